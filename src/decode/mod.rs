@@ -1,0 +1,317 @@
+//! Reading an event stream: [`Decoder`], an incremental push parser, and
+//! [`DecodeStream`], the same parser as a `Stream` adapter over body chunks.
+//!
+//! Both follow the WHATWG HTML "interpreting an event stream" algorithm:
+//! lines end at CR, LF or CRLF (a CRLF may be split between chunks), a
+//! leading byte order mark is stripped once, `data:` lines are joined with
+//! LF, an `id` holding NUL is ignored, `retry` takes digits only, and an event
+//! that the stream ends before its blank line is dropped. Invalid UTF-8
+//! becomes U+FFFD and never affects later events. Each byte is looked at a
+//! bounded number of times however the input is chunked, and memory is
+//! bounded by [`Decoder::max_event_size`].
+
+use std::mem;
+use std::time::Duration;
+
+use bytes::{Buf, BytesMut};
+
+use crate::encode::find_line_break;
+use crate::Event;
+
+mod stream;
+
+pub use stream::{DecodeStream, DecodeStreamError};
+
+/// The default for [`Decoder::max_event_size`]: 16 MiB.
+pub const DEFAULT_MAX_EVENT_SIZE: usize = 16 * 1024 * 1024;
+
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// One thing read from an event stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Frame {
+    /// A dispatched event.
+    ///
+    /// Its data is the joined `data:` lines; its event name is `None` when
+    /// the stream gave none (or an empty one), which clients treat as
+    /// `message`; its id is the stream's last event id, which carries over
+    /// from earlier events as the spec says, `None` while it is empty.
+    Event(Event),
+    /// A comment line's text, without the colon and one leading space;
+    /// only when [`Decoder::comments`] asked for them.
+    Comment(String),
+    /// A valid `retry:` field: the reconnection time the server asks for.
+    Retry(Duration),
+}
+
+/// The error the decoder reports for input it drops.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// An event (or a single line) grew past the decoder's maximum event
+    /// size. Its bytes were dropped, and parsing goes on after the next blank
+    /// line.
+    #[error("event larger than the maximum of {limit} bytes was skipped")]
+    EventTooLarge {
+        /// The [`Decoder::max_event_size`] in force.
+        limit: usize,
+    },
+}
+
+/// An incremental event stream parser: [`feed`](Decoder::feed) it bytes as
+/// they arrive, split anywhere, then take frames with
+/// [`next_frame`](Decoder::next_frame) until it returns `None`.
+///
+/// # Examples
+///
+/// ```
+/// use llm_sse::decode::{Decoder, Frame};
+///
+/// let mut decoder = Decoder::new();
+/// let mut events = Vec::new();
+/// for chunk in ["\u{feff}data: hel", "lo\r", "\n\r\nid: 1\ndata: ", "wor", "ld\n\n", "data: cut off"] {
+///     decoder.feed(chunk.as_bytes());
+///     while let Some(frame) = decoder.next_frame() {
+///         if let Frame::Event(event) = frame? {
+///             events.push(event.data().unwrap_or_default().to_owned());
+///         }
+///     }
+/// }
+/// assert_eq!(events, ["hello", "world"]);
+/// assert_eq!(decoder.last_event_id(), "1");
+/// # Ok::<(), llm_sse::decode::DecodeError>(())
+/// ```
+#[derive(Debug)]
+pub struct Decoder {
+    input: Input,
+    state: EventState,
+}
+
+/// Bytes fed but not yet parsed.
+#[derive(Debug)]
+struct Input {
+    buf: BytesMut,
+    /// How much of `buf` is known to hold no line break.
+    scanned: usize,
+    /// The last line ended in CR, so an LF right after it belongs to it.
+    skip_lf: bool,
+    /// Nothing has been read yet, so a byte order mark may still come.
+    at_start: bool,
+    /// The start of a line was dropped, so `buf` starts with the rest of it.
+    mid_line: bool,
+}
+
+/// The fields of the event being read.
+#[derive(Debug)]
+struct EventState {
+    data: String,
+    event: String,
+    last_id: String,
+    /// Bytes of the lines read into this event so far.
+    size: usize,
+    max_size: usize,
+    /// An oversized event is being skipped up to its blank line.
+    discarding: bool,
+    comments: bool,
+}
+
+impl Default for Decoder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Decoder {
+    /// A decoder with the default maximum event size
+    /// ([`DEFAULT_MAX_EVENT_SIZE`]) that skips comments.
+    pub fn new() -> Self {
+        Self {
+            input: Input {
+                buf: BytesMut::new(),
+                scanned: 0,
+                skip_lf: false,
+                at_start: true,
+                mid_line: false,
+            },
+            state: EventState {
+                data: String::new(),
+                event: String::new(),
+                last_id: String::new(),
+                size: 0,
+                max_size: DEFAULT_MAX_EVENT_SIZE,
+                discarding: false,
+                comments: false,
+            },
+        }
+    }
+
+    /// Sets the largest event, in bytes of its lines, that the decoder will
+    /// hold; a larger event (or line) is reported as
+    /// [`DecodeError::EventTooLarge`] and skipped. Default:
+    /// [`DEFAULT_MAX_EVENT_SIZE`].
+    #[must_use]
+    pub fn max_event_size(mut self, bytes: usize) -> Self {
+        self.state.max_size = bytes;
+        self
+    }
+
+    /// Whether comment lines are returned as [`Frame::Comment`]. Default:
+    /// `false`, as `EventSource` does.
+    #[must_use]
+    pub fn comments(mut self, comments: bool) -> Self {
+        self.state.comments = comments;
+        self
+    }
+
+    /// The last event id seen, the value a client would send back in
+    /// `Last-Event-ID`; empty until an `id:` field sets it.
+    pub fn last_event_id(&self) -> &str {
+        &self.state.last_id
+    }
+
+    /// Appends bytes read from the stream. Chunks may split the input
+    /// anywhere: inside a line, a CRLF, a UTF-8 character or the BOM.
+    pub fn feed(&mut self, bytes: &[u8]) {
+        self.input.buf.extend_from_slice(bytes);
+    }
+
+    /// The next complete frame in the bytes fed so far, or `None` when more
+    /// input is needed.
+    ///
+    /// At the end of the stream, take the remaining frames and then drop the
+    /// decoder: an event without its closing blank line is not dispatched.
+    ///
+    /// # Errors
+    ///
+    /// [`DecodeError::EventTooLarge`] once for each event that grows past
+    /// the maximum event size; decoding goes on after it.
+    pub fn next_frame(&mut self) -> Option<Result<Frame, DecodeError>> {
+        let input = &mut self.input;
+        if input.at_start {
+            let n = input.buf.len().min(BOM.len());
+            if input.buf[..n] == BOM[..n] {
+                if n < BOM.len() {
+                    return None;
+                }
+                input.buf.advance(n);
+            }
+            input.at_start = false;
+        }
+        loop {
+            if input.skip_lf {
+                match input.buf.first() {
+                    None => return None,
+                    Some(b'\n') => input.buf.advance(1),
+                    Some(_) => {}
+                }
+                input.skip_lf = false;
+            }
+            let Some(end) = find_line_break(&input.buf[input.scanned..]) else {
+                input.scanned = input.buf.len();
+                let overflow = !self.state.discarding
+                    && self.state.size + input.buf.len() > self.state.max_size;
+                if self.state.discarding || overflow {
+                    input.mid_line |= !input.buf.is_empty();
+                    input.buf.clear();
+                    input.scanned = 0;
+                }
+                return overflow.then(|| Err(self.state.overflow()));
+            };
+            let end = end + input.scanned;
+            input.skip_lf = input.buf[end] == b'\r';
+            input.scanned = 0;
+            let frame = if mem::take(&mut input.mid_line) {
+                None // the end of a line that was already dropped
+            } else {
+                self.state.line(&input.buf[..end])
+            };
+            input.buf.advance(end + 1);
+            if frame.is_some() {
+                return frame;
+            }
+        }
+    }
+}
+
+impl EventState {
+    fn overflow(&mut self) -> DecodeError {
+        self.discarding = true;
+        self.data.clear();
+        self.event.clear();
+        self.size = 0;
+        DecodeError::EventTooLarge {
+            limit: self.max_size,
+        }
+    }
+
+    /// Interprets one line, without its line break.
+    fn line(&mut self, line: &[u8]) -> Option<Result<Frame, DecodeError>> {
+        if line.is_empty() {
+            let discarded = mem::take(&mut self.discarding);
+            self.size = 0;
+            return self.dispatch(discarded).map(Ok);
+        }
+        if self.discarding {
+            return None;
+        }
+        if let Some(comment) = line.strip_prefix(b":") {
+            return self
+                .comments
+                .then(|| Ok(Frame::Comment(text(strip_space(comment)).into_owned())));
+        }
+        self.size += line.len() + 1;
+        if self.size > self.max_size {
+            return Some(Err(self.overflow()));
+        }
+        let (name, value) = match line.iter().position(|&b| b == b':') {
+            Some(colon) => (&line[..colon], strip_space(&line[colon + 1..])),
+            None => (line, &b""[..]),
+        };
+        match name {
+            b"data" => {
+                self.data.push_str(&text(value));
+                self.data.push('\n');
+            }
+            b"event" => {
+                self.event.clear();
+                self.event.push_str(&text(value));
+            }
+            b"id" if !value.contains(&0) => {
+                self.last_id.clear();
+                self.last_id.push_str(&text(value));
+            }
+            b"retry" if !value.is_empty() && value.iter().all(u8::is_ascii_digit) => {
+                let millis = value.iter().fold(0u64, |acc, &d| {
+                    acc.saturating_mul(10).saturating_add(u64::from(d - b'0'))
+                });
+                return Some(Ok(Frame::Retry(Duration::from_millis(millis))));
+            }
+            _ => {}
+        }
+        None
+    }
+
+    fn dispatch(&mut self, discarded: bool) -> Option<Frame> {
+        if discarded || self.data.is_empty() {
+            self.data.clear();
+            self.event.clear();
+            return None;
+        }
+        let mut data = mem::take(&mut self.data);
+        data.pop(); // the LF after the last data line
+        let event = Some(mem::take(&mut self.event)).filter(|e| !e.is_empty());
+        let id = Some(&self.last_id)
+            .filter(|id| !id.is_empty())
+            .cloned();
+        Some(Frame::Event(Event::decoded(data, event, id)))
+    }
+}
+
+fn strip_space(value: &[u8]) -> &[u8] {
+    value.strip_prefix(b" ").unwrap_or(value)
+}
+
+fn text(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
+    String::from_utf8_lossy(bytes)
+}

@@ -1,0 +1,48 @@
+//! Stream LLM tokens to HTTP clients as spec-exact Server-Sent Events.
+//!
+//! `llm-sse` turns the token stream a model produces into SSE frames with the
+//! lowest possible time to first token, and reads SSE streams back for
+//! services that re-stream an upstream provider.
+//!
+//! # Quick start
+//!
+//! ```
+//! use llm_sse::Event;
+//!
+//! // Untrusted model text cannot forge a field: every line becomes `data:`.
+//! let event = Event::new("Hello\nid: 1");
+//! assert_eq!(event.to_bytes(), "data: Hello\ndata: id: 1\n\n");
+//! ```
+//!
+//! # Events and encoding
+//!
+//! [`Event`] holds one event. Data and comments may hold any text; names and
+//! ids are checked when the event is built ([`EventBuilder::build`]), so an
+//! `Event` always encodes to a well-formed frame. [`Event::encode`] writes
+//! into a caller's [`BytesMut`](bytes::BytesMut) and allocates nothing when
+//! the buffer has room for [`Event::encoded_len`] bytes.
+//!
+//! # Decoding
+//!
+//! [`decode::Decoder`] is an incremental parser that follows the WHATWG
+//! algorithm exactly, and [`decode::DecodeStream`] runs it over a body
+//! stream.
+//!
+//! # Feature flags
+//!
+//! No feature is on by default.
+//!
+//! - `json`: [`Event::json`], JSON payloads through serde that round-trip
+//!   any text exactly.
+//! - `tokio`: a timer backed by `tokio::time`.
+//! - `full`: every feature above.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod encode;
+mod event;
+#[cfg(feature = "json")]
+mod json;
+
+pub mod decode;
+
+pub use event::{Event, EventBuilder, EventError};

@@ -89,10 +89,7 @@ mod tests {
     fn escapes_js_line_terminators_and_round_trips() {
         let text = "\u{2028}x\u{2029}\r\n\0\"\\é";
         let event = Event::json(text).unwrap();
-        assert_eq!(
-            event.data(),
-            Some(r#""\u2028x\u2029\r\n\u0000\"\\é""#)
-        );
+        assert_eq!(event.data(), Some(r#""\u2028x\u2029\r\n\u0000\"\\é""#));
         let back: String = serde_json::from_str(event.data().unwrap()).unwrap();
         assert_eq!(back, text);
 

@@ -32,10 +32,12 @@
 //!
 //! No feature is on by default.
 //!
-//! - `json`: [`Event::json`], JSON payloads through serde that round-trip
+//! - `json`: `Event::json`, JSON payloads through serde that round-trip
 //!   any text exactly.
 //! - `tokio`: a timer backed by `tokio::time`.
 //! - `full`: every feature above.
+#![forbid(unsafe_code)]
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod encode;

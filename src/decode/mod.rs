@@ -270,7 +270,9 @@ impl EventState {
         };
         match name {
             b"data" => {
-                self.data.push_str(&text(value));
+                let value = text(value);
+                self.data.reserve(value.len() + 1);
+                self.data.push_str(&value);
                 self.data.push('\n');
             }
             b"event" => {
@@ -301,9 +303,7 @@ impl EventState {
         let mut data = mem::take(&mut self.data);
         data.pop(); // the LF after the last data line
         let event = Some(mem::take(&mut self.event)).filter(|e| !e.is_empty());
-        let id = Some(&self.last_id)
-            .filter(|id| !id.is_empty())
-            .cloned();
+        let id = Some(&self.last_id).filter(|id| !id.is_empty()).cloned();
         Some(Frame::Event(Event::decoded(data, event, id)))
     }
 }

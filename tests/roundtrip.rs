@@ -1,0 +1,163 @@
+//! Properties of encode → decode: nothing in the data can change which
+//! events, names and ids arrive, and text arrives intact (JSON: exactly).
+
+use llm_sse::decode::{Decoder, Frame};
+use llm_sse::Event;
+use proptest::prelude::*;
+
+/// Text biased towards what could break framing.
+fn nasty_text() -> impl Strategy<Value = String> {
+    prop::collection::vec(
+        prop_oneof![
+            Just("\r".to_owned()),
+            Just("\n".to_owned()),
+            Just("\r\n".to_owned()),
+            Just("\n\n".to_owned()),
+            Just(":".to_owned()),
+            Just(" ".to_owned()),
+            Just("\0".to_owned()),
+            Just("\u{feff}".to_owned()),
+            Just("data: x".to_owned()),
+            Just("id: 9".to_owned()),
+            Just("event: admin".to_owned()),
+            Just("retry: 1".to_owned()),
+            any::<String>(),
+        ],
+        0..12,
+    )
+    .prop_map(|parts| parts.concat())
+}
+
+fn field_text(forbid: &'static [char]) -> impl Strategy<Value = String> {
+    any::<String>().prop_map(move |s| s.chars().filter(|c| !forbid.contains(c)).collect())
+}
+
+#[derive(Debug, Clone)]
+struct Spec {
+    data: String,
+    name: Option<String>,
+    id: Option<String>,
+}
+
+fn spec() -> impl Strategy<Value = Spec> {
+    (
+        nasty_text(),
+        prop::option::of(field_text(&['\r', '\n']).prop_filter("non-empty", |s| !s.is_empty())),
+        prop::option::of(field_text(&['\r', '\n', '\0'])),
+    )
+        .prop_map(|(data, name, id)| Spec { data, name, id })
+}
+
+fn build(spec: &Spec) -> Event {
+    let mut builder = Event::builder().data(spec.data.clone());
+    if let Some(name) = &spec.name {
+        builder = builder.event(name.clone());
+    }
+    if let Some(id) = &spec.id {
+        builder = builder.id(id.clone());
+    }
+    builder.build().expect("valid by construction")
+}
+
+fn decode(bytes: &[u8], cuts: &[usize]) -> Vec<Event> {
+    let mut decoder = Decoder::new();
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut cuts: Vec<usize> = cuts.iter().map(|c| c % (bytes.len() + 1)).collect();
+    cuts.sort_unstable();
+    cuts.push(bytes.len());
+    for cut in cuts {
+        decoder.feed(&bytes[start..cut]);
+        start = cut;
+        while let Some(frame) = decoder.next_frame() {
+            match frame.expect("no oversized events here") {
+                Frame::Event(event) => out.push(event),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+    out
+}
+
+fn lf_only(text: &str) -> String {
+    text.replace("\r\n", "\n").replace('\r', "\n")
+}
+
+proptest! {
+    #[test]
+    fn decode_of_encode_is_the_event_with_line_breaks_as_lf(
+        specs in prop::collection::vec(spec(), 1..6),
+        cuts in prop::collection::vec(any::<usize>(), 0..6),
+    ) {
+        let mut wire = Vec::new();
+        for spec in &specs {
+            wire.extend_from_slice(&build(spec).to_bytes());
+        }
+        let decoded = decode(&wire, &cuts);
+        // Same number of events, so no data made or swallowed one.
+        prop_assert_eq!(decoded.len(), specs.len());
+        let mut last_id = String::new();
+        for (event, spec) in decoded.iter().zip(&specs) {
+            if let Some(id) = &spec.id {
+                last_id.clone_from(id);
+            }
+            let want = lf_only(&spec.data);
+            prop_assert_eq!(event.data(), Some(want.as_str()));
+            prop_assert_eq!(event.event(), spec.name.as_deref());
+            prop_assert_eq!(event.id(), Some(last_id.as_str()).filter(|id| !id.is_empty()));
+        }
+    }
+
+    #[test]
+    fn json_payloads_round_trip_exactly(
+        texts in prop::collection::vec(nasty_text(), 1..5),
+        cuts in prop::collection::vec(any::<usize>(), 0..6),
+    ) {
+        let mut wire = Vec::new();
+        for text in &texts {
+            wire.extend_from_slice(&Event::json(text).unwrap().to_bytes());
+        }
+        let decoded = decode(&wire, &cuts);
+        prop_assert_eq!(decoded.len(), texts.len());
+        for (event, text) in decoded.iter().zip(&texts) {
+            let back: String = serde_json::from_str(event.data().unwrap()).unwrap();
+            prop_assert_eq!(&back, text);
+        }
+    }
+
+    #[test]
+    fn comments_never_dispatch(comment in nasty_text(), data in nasty_text()) {
+        let mut wire = Event::new_comment(comment).to_bytes().to_vec();
+        wire.extend_from_slice(&Event::new(data.clone()).to_bytes());
+        let decoded = decode(&wire, &[]);
+        prop_assert_eq!(decoded.len(), 1);
+        let want = lf_only(&data);
+        prop_assert_eq!(decoded[0].data(), Some(want.as_str()));
+    }
+
+    #[test]
+    fn any_bytes_never_panic_and_chunking_does_not_matter(
+        bytes in prop::collection::vec(prop_oneof![Just(b'\r'), Just(b'\n'), Just(b':'), Just(b' '), Just(b'd'), Just(b'a'), Just(b't'), any::<u8>()], 0..200),
+        cuts in prop::collection::vec(any::<usize>(), 0..8),
+    ) {
+        let whole = decode_lossy(&bytes, &[]);
+        prop_assert_eq!(decode_lossy(&bytes, &cuts), whole);
+    }
+}
+
+fn decode_lossy(bytes: &[u8], cuts: &[usize]) -> Vec<Frame> {
+    let mut decoder = Decoder::new().comments(true).max_event_size(64);
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut cuts: Vec<usize> = cuts.iter().map(|c| c % (bytes.len() + 1)).collect();
+    cuts.sort_unstable();
+    cuts.push(bytes.len());
+    for cut in cuts {
+        decoder.feed(&bytes[start..cut]);
+        start = cut;
+        while let Some(frame) = decoder.next_frame() {
+            out.push(frame.unwrap_or(Frame::Comment("<too large>".into())));
+        }
+    }
+    out
+}

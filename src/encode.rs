@@ -192,3 +192,70 @@ mod tests {
         }
     }
 }
+
+/// Appends `text` as a JSON string literal, quotes included. Control
+/// characters, U+2028 and U+2029 are escaped, so the result holds no line
+/// break and is safe in one `data:` line.
+pub(crate) fn write_json_string(buf: &mut BytesMut, text: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    buf.reserve(text.len() + 2);
+    buf.put_u8(b'"');
+    let bytes = text.as_bytes();
+    let mut start = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        let escape: Option<&[u8]> = match b {
+            b'"' => Some(b"\\\""),
+            b'\\' => Some(b"\\\\"),
+            b'\n' => Some(b"\\n"),
+            b'\r' => Some(b"\\r"),
+            b'\t' => Some(b"\\t"),
+            0..=0x1f => Some(b""),
+            // U+2028 and U+2029 are E2 80 A8 and E2 80 A9.
+            0xE2 if bytes.get(i + 1) == Some(&0x80)
+                && matches!(bytes.get(i + 2), Some(0xA8 | 0xA9)) =>
+            {
+                Some(if bytes[i + 2] == 0xA8 {
+                    b"\\u2028"
+                } else {
+                    b"\\u2029"
+                })
+            }
+            _ => None,
+        };
+        let Some(escape) = escape else {
+            i += 1;
+            continue;
+        };
+        buf.put_slice(&bytes[start..i]);
+        if escape.is_empty() {
+            buf.put_slice(b"\\u00");
+            buf.put_u8(HEX[usize::from(b >> 4)]);
+            buf.put_u8(HEX[usize::from(b & 0xf)]);
+        }
+        buf.put_slice(escape);
+        i += if b == 0xE2 { 3 } else { 1 };
+        start = i;
+    }
+    buf.put_slice(&bytes[start..]);
+    buf.put_u8(b'"');
+}
+
+#[cfg(test)]
+mod json_tests {
+    use super::*;
+
+    #[test]
+    fn json_strings() {
+        let mut buf = BytesMut::new();
+        write_json_string(
+            &mut buf,
+            "a\"b\\c\n\r\t\0\x1f\u{7f}é\u{2028}\u{2029}\u{2027}",
+        );
+        assert_eq!(
+            buf,
+            "\"a\\\"b\\\\c\\n\\r\\t\\u0000\\u001f\u{7f}é\\u2028\\u2029\u{2027}\""
+        );
+    }
+}

@@ -40,11 +40,25 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod builder;
 mod encode;
+mod error;
 mod event;
 #[cfg(feature = "json")]
 mod json;
+mod timer;
+mod token;
 
+pub mod adapters;
 pub mod decode;
 
+pub use builder::{Builder, SseStream, DEFAULT_HEARTBEAT};
+pub use error::{Error, Panicked, TimedOut, TimeoutKind};
 pub use event::{Event, EventBuilder, EventError};
+pub use timer::{Sleep, Timer};
+#[cfg(feature = "tokio")]
+pub use timer::{TokioSleep, TokioTimer};
+pub use token::{FrameStreamExt, TokenStream, TokenStreamExt};
+
+/// A `Result` whose error is this crate's stream [`Error`].
+pub type Result<T, E> = std::result::Result<T, Error<E>>;

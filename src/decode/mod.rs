@@ -209,8 +209,14 @@ impl Decoder {
             }
             let Some(end) = find_line_break(&input.buf[input.scanned..]) else {
                 input.scanned = input.buf.len();
-                let overflow = !self.state.discarding
-                    && self.state.size + input.buf.len() > self.state.max_size;
+                // A comment line does not count towards the event, but no
+                // line may outgrow the limit.
+                let held = if input.buf.first() == Some(&b':') {
+                    input.buf.len()
+                } else {
+                    self.state.size + input.buf.len()
+                };
+                let overflow = !self.state.discarding && held > self.state.max_size;
                 if self.state.discarding || overflow {
                     input.mid_line |= !input.buf.is_empty();
                     input.buf.clear();
@@ -256,6 +262,9 @@ impl EventState {
             return None;
         }
         if let Some(comment) = line.strip_prefix(b":") {
+            if line.len() + 1 > self.max_size {
+                return Some(Err(self.overflow()));
+            }
             return self
                 .comments
                 .then(|| Ok(Frame::Comment(text(strip_space(comment)).into_owned())));

@@ -5,7 +5,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
-pub struct Counting;
+pub(crate) struct Counting;
 
 thread_local! {
     static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
@@ -30,7 +30,7 @@ unsafe impl GlobalAlloc for Counting {
 
 /// Runs `f` and returns how many allocations (and reallocations) it made
 /// on this thread.
-pub fn allocations<T>(f: impl FnOnce() -> T) -> (T, usize) {
+pub(crate) fn allocations<T>(f: impl FnOnce() -> T) -> (T, usize) {
     let before = ALLOCATIONS.with(Cell::get);
     let out = f();
     (out, ALLOCATIONS.with(Cell::get) - before)

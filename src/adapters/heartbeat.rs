@@ -1,0 +1,159 @@
+//! [`Heartbeat`]: a comment frame after every silence of a given length.
+
+use std::fmt;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures_core::{FusedStream, Stream};
+use pin_project_lite::pin_project;
+
+use crate::encode::HEARTBEAT;
+use crate::timer::{Deadline, Timer};
+
+pin_project! {
+    /// Writes a `: ping` comment line whenever `interval` passes without a
+    /// frame; see [`FrameStreamExt::heartbeat`](crate::FrameStreamExt::heartbeat).
+    ///
+    /// The heartbeat is one comment line with no blank line after it: it is
+    /// invisible to `EventSource` listeners and can never dispatch an event,
+    /// not even in clients (such as the OpenAI Python SDK) that turn a blank
+    /// line after a comment into an empty event once an `id:` has been seen.
+    /// The timer restarts after every frame; there is no heartbeat at time
+    /// zero, no burst after a busy stretch, and none after the end.
+    #[must_use = "streams do nothing unless polled"]
+    pub struct Heartbeat<S, T: Timer> {
+        #[pin]
+        stream: S,
+        interval: Duration,
+        deadline: Deadline<T>,
+        // When the last frame (or heartbeat) went out; `None` before the
+        // first poll.
+        last_frame: Option<Instant>,
+        initial: Option<Bytes>,
+        ended: bool,
+    }
+}
+
+impl<S, T: Timer> Heartbeat<S, T> {
+    pub(crate) fn new(stream: S, interval: Duration, timer: T) -> Self {
+        Self {
+            stream,
+            interval,
+            deadline: Deadline::new(timer),
+            last_frame: None,
+            initial: None,
+            ended: false,
+        }
+    }
+
+    /// Also writes a comment frame at once, on the first poll.
+    ///
+    /// Some HTTP/2 reverse proxies hold the response headers until the first
+    /// DATA frame; an initial comment gets the headers through before the
+    /// model's first token exists.
+    pub fn initial_comment(mut self, on: bool) -> Self {
+        self.initial = on.then(|| Bytes::from_static(HEARTBEAT));
+        self
+    }
+
+    /// A reference to the upstream stream.
+    pub fn get_ref(&self) -> &S {
+        &self.stream
+    }
+
+    /// A mutable reference to the upstream stream.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.stream
+    }
+
+    /// A pinned mutable reference to the upstream stream.
+    pub fn get_pin_mut(self: Pin<&mut Self>) -> Pin<&mut S> {
+        self.project().stream
+    }
+
+    /// The upstream stream.
+    pub fn into_inner(self) -> S {
+        self.stream
+    }
+}
+
+impl<S, T> Stream for Heartbeat<S, T>
+where
+    S: Stream<Item = Bytes>,
+    T: Timer,
+{
+    type Item = Bytes;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+        let mut this = self.project();
+        if *this.ended {
+            return Poll::Ready(None);
+        }
+        let enabled = !this.interval.is_zero();
+        if enabled && this.last_frame.is_none() {
+            let now = this.deadline.now();
+            *this.last_frame = Some(now);
+            this.deadline.arm(now + *this.interval);
+            if let Some(initial) = this.initial.take() {
+                return Poll::Ready(Some(initial));
+            }
+        }
+        match this.stream.as_mut().poll_next(cx) {
+            Poll::Ready(Some(frame)) => {
+                if enabled {
+                    // Only the time is noted here; the sleep is moved when it
+                    // fires, so a busy stream costs no timer updates.
+                    *this.last_frame = Some(this.deadline.now());
+                }
+                Poll::Ready(Some(frame))
+            }
+            Poll::Ready(None) => {
+                *this.ended = true;
+                this.deadline.disarm();
+                Poll::Ready(None)
+            }
+            Poll::Pending if enabled => loop {
+                ready!(this.deadline.poll_expired(cx));
+                let now = this.deadline.now();
+                let due = this.last_frame.map_or(now, |last| last + *this.interval);
+                if due <= now {
+                    *this.last_frame = Some(now);
+                    this.deadline.arm(now + *this.interval);
+                    return Poll::Ready(Some(Bytes::from_static(HEARTBEAT)));
+                }
+                this.deadline.arm(due);
+            },
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        if self.ended {
+            return (0, Some(0));
+        }
+        let (lower, upper) = self.stream.size_hint();
+        let upper = if self.interval.is_zero() { upper } else { None };
+        (lower + usize::from(self.initial.is_some()), upper)
+    }
+}
+
+impl<S, T> FusedStream for Heartbeat<S, T>
+where
+    S: Stream<Item = Bytes>,
+    T: Timer,
+{
+    fn is_terminated(&self) -> bool {
+        self.ended
+    }
+}
+
+impl<S: fmt::Debug, T: Timer> fmt::Debug for Heartbeat<S, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Heartbeat")
+            .field("stream", &self.stream)
+            .field("interval", &self.interval)
+            .finish_non_exhaustive()
+    }
+}

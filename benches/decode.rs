@@ -54,10 +54,10 @@ fn body(chunks: &[Bytes]) -> impl futures_util::Stream<Item = Result<Bytes, Infa
     stream::iter(chunks.iter().cloned().map(Ok))
 }
 
-fn ours(bencher: Bencher<'_, '_>, chunks: Vec<Bytes>) {
+fn ours(bencher: Bencher<'_, '_>, chunks: &[Bytes]) {
     let len: usize = chunks.iter().map(Bytes::len).sum();
     bencher.counter(BytesCount::new(len)).bench_local(|| {
-        let count = DecodeStream::new(body(&chunks))
+        let count = DecodeStream::new(body(chunks))
             .fold(
                 0usize,
                 |n, frame| async move { n + usize::from(frame.is_ok()) },
@@ -67,10 +67,10 @@ fn ours(bencher: Bencher<'_, '_>, chunks: Vec<Bytes>) {
     });
 }
 
-fn theirs(bencher: Bencher<'_, '_>, chunks: Vec<Bytes>) {
+fn theirs(bencher: Bencher<'_, '_>, chunks: &[Bytes]) {
     let len: usize = chunks.iter().map(Bytes::len).sum();
     bencher.counter(BytesCount::new(len)).bench_local(|| {
-        let count = body(&chunks)
+        let count = body(chunks)
             .eventsource()
             .fold(
                 0usize,
@@ -86,12 +86,12 @@ mod small_events_1mib {
 
     #[divan::bench]
     fn llm_sse(b: Bencher<'_, '_>) {
-        ours(b, small_events());
+        ours(b, &small_events());
     }
 
     #[divan::bench]
     fn eventsource_stream(b: Bencher<'_, '_>) {
-        theirs(b, small_events());
+        theirs(b, &small_events());
     }
 }
 
@@ -100,11 +100,11 @@ mod one_8mib_event_1024_chunks {
 
     #[divan::bench(sample_count = 10, sample_size = 1)]
     fn llm_sse(b: Bencher<'_, '_>) {
-        ours(b, huge_event());
+        ours(b, &huge_event());
     }
 
     #[divan::bench(sample_count = 3, sample_size = 1)]
     fn eventsource_stream(b: Bencher<'_, '_>) {
-        theirs(b, huge_event());
+        theirs(b, &huge_event());
     }
 }

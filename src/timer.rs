@@ -96,7 +96,7 @@ impl Sleep for TokioSleep {
 pub(crate) struct Deadline<T: Timer> {
     timer: T,
     sleep: Option<T::Sleep>,
-    armed: bool,
+    armed: Option<Instant>,
 }
 
 impl<T: Timer> Deadline<T> {
@@ -104,7 +104,7 @@ impl<T: Timer> Deadline<T> {
         Self {
             timer,
             sleep: None,
-            armed: false,
+            armed: None,
         }
     }
 
@@ -117,23 +117,24 @@ impl<T: Timer> Deadline<T> {
             Some(sleep) => sleep.reset(deadline),
             None => self.sleep = Some(self.timer.sleep_until(deadline)),
         }
-        self.armed = true;
+        self.armed = Some(deadline);
     }
 
     pub(crate) fn disarm(&mut self) {
-        self.armed = false;
+        self.armed = None;
     }
 
-    pub(crate) fn is_armed(&self) -> bool {
+    /// The deadline the sleep is set to, if armed.
+    pub(crate) fn armed_at(&self) -> Option<Instant> {
         self.armed
     }
 
     /// Ready once when an armed deadline passes; it is then disarmed.
     pub(crate) fn poll_expired(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
         match (&mut self.sleep, self.armed) {
-            (Some(sleep), true) => {
+            (Some(sleep), Some(_)) => {
                 std::task::ready!(Pin::new(sleep).poll(cx));
-                self.armed = false;
+                self.armed = None;
                 std::task::Poll::Ready(())
             }
             _ => std::task::Poll::Pending,

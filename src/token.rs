@@ -19,7 +19,7 @@ use crate::Error;
 /// `llm_sse::TokenStream`, a trait with a blanket implementation, so there is
 /// nothing to implement. Text tokens are `String`, `&'static str` or
 /// `Cow<'static, str>`; byte tokens (`Bytes`, `Vec<u8>`, anything
-/// `AsRef<[u8]>`) become text through [`TokenStreamExt::utf8`], which joins
+/// `Into<Bytes>`) become text through [`TokenStreamExt::utf8`], which joins
 /// characters split between tokens.
 pub trait TokenStream: Stream<Item = Result<Self::Token, Self::Error>> {
     /// The token type.
@@ -41,7 +41,9 @@ where
 /// [`SseStream::builder`](crate::SseStream::builder) composes them in the
 /// right order; reach for these to build a pipeline of your own.
 pub trait TokenStreamExt: TokenStream + Sized {
-    /// Decodes byte tokens as UTF-8 text.
+    /// Decodes byte tokens (`Bytes`, `Vec<u8>`, anything `Into<Bytes>`) as
+    /// UTF-8 text, yielding [`Utf8Bytes`](crate::adapters::Utf8Bytes): a
+    /// whole, valid token becomes text without a copy.
     ///
     /// A character split between tokens is held back until it is complete;
     /// invalid bytes become U+FFFD without losing the text after them; an
@@ -58,7 +60,7 @@ pub trait TokenStreamExt: TokenStream + Sized {
     /// // "é" is C3 A9; "€" is E2 82 AC.
     /// let tokens = stream::iter([&b"caf\xC3"[..], b"\xA9 5\xE2\x82", b"\xAC\xFF!"])
     ///     .map(Ok::<_, std::io::Error>);
-    /// let text: Vec<String> = tokens.utf8().try_collect().await?;
+    /// let text: Vec<String> = tokens.utf8().map_ok(String::from).try_collect().await?;
     /// assert_eq!(text, ["caf", "é 5", "€\u{FFFD}!"]);
     /// # Ok::<(), std::io::Error>(())
     /// # }).unwrap()?;
@@ -66,7 +68,7 @@ pub trait TokenStreamExt: TokenStream + Sized {
     /// ```
     fn utf8(self) -> Utf8<Self, Self::Error>
     where
-        Self::Token: AsRef<[u8]>,
+        Self::Token: Into<Bytes>,
     {
         Utf8::new(self)
     }

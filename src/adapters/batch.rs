@@ -82,10 +82,11 @@ impl Batch {
         self
     }
 
-    /// Whether a token that arrives after a gap longer than `max_delay`
-    /// goes out at once, like the first token. Default: on, so a model that
-    /// pauses (for a tool call, say) does not make the user wait `max_delay`
-    /// more when it resumes.
+    /// Whether a token that arrives after the stream sat idle (nothing
+    /// waiting, the upstream not ready) for longer than `max_delay` goes out
+    /// at once, like the first token. Default: on, so a model that pauses
+    /// (for a tool call, say) does not make the user wait `max_delay` more
+    /// when it resumes.
     #[must_use]
     pub fn reset_after_idle(mut self, on: bool) -> Self {
         self.reset_after_idle = on;
@@ -166,7 +167,15 @@ pin_project! {
         // that did not fit, or an error.
         carry: Option<S::Item>,
         deadline: Deadline<T>,
-        last_flush: Option<Instant>,
+        // When the oldest waiting token must go out.
+        // When the oldest waiting token must go out, once known: the clock
+        // is read only when the upstream makes us wait (or after idling), so
+        // chunks filled by ready tokens cost no clock read.
+        flush_at: Option<Instant>,
+        // Whether a chunk went out yet: the first token never waits.
+        started: bool,
+        // When the upstream last left us with nothing to send.
+        idle_since: Option<Instant>,
         upstream_done: bool,
     }
 }
@@ -174,13 +183,15 @@ pin_project! {
 impl<S: Stream, T: Timer> Batched<S, T> {
     pub(crate) fn new(stream: S, policy: Batch, timer: T) -> Self {
         Self {
+            flush_at: None,
             stream,
             policy,
             pending: String::new(),
             pending_tokens: 0,
             carry: None,
             deadline: Deadline::new(timer),
-            last_flush: None,
+            started: false,
+            idle_since: None,
             upstream_done: false,
         }
     }
@@ -230,17 +241,23 @@ where
                         continue; // never an empty chunk
                     }
                     if *this.pending_tokens == 0 {
-                        let now = this.deadline.now();
-                        let idle = this.last_flush.map_or(true, |last| {
-                            policy.reset_after_idle && now.duration_since(last) > policy.max_delay
-                        });
-                        if idle || policy.max_tokens == 1 || text.len() >= policy.max_bytes {
-                            *this.last_flush = Some(now);
+                        // Tokens that arrive after a wait were timed then;
+                        // ready ones count as arriving now.
+                        let idle_since = this.idle_since.take();
+                        let now = idle_since.map(|_| this.deadline.now());
+                        let idle = policy.reset_after_idle
+                            && idle_since.zip(now).is_some_and(|(since, now)| {
+                                now.duration_since(since) > policy.max_delay
+                            });
+                        if !*this.started
+                            || idle
+                            || policy.max_tokens == 1
+                            || text.len() >= policy.max_bytes
+                        {
+                            *this.started = true;
                             return Poll::Ready(Some(Ok(Chunk::new(token, 1))));
                         }
-                        if !policy.max_delay.is_zero() {
-                            this.deadline.arm(now + policy.max_delay);
-                        }
+                        *this.flush_at = now.map(|now| now + policy.max_delay);
                         this.pending.reserve(text.len() * policy.max_tokens);
                     } else if this.pending.len() + text.len() > policy.max_bytes {
                         *this.carry = Some(Ok(token));
@@ -248,7 +265,6 @@ where
                             this.pending,
                             this.pending_tokens,
                             this.deadline,
-                            this.last_flush,
                         ))));
                     }
                     this.pending.push_str(text);
@@ -260,7 +276,6 @@ where
                             this.pending,
                             this.pending_tokens,
                             this.deadline,
-                            this.last_flush,
                         ))));
                     }
                 }
@@ -273,7 +288,6 @@ where
                         this.pending,
                         this.pending_tokens,
                         this.deadline,
-                        this.last_flush,
                     ))));
                 }
                 Poll::Ready(None) => {
@@ -285,21 +299,28 @@ where
                         this.pending,
                         this.pending_tokens,
                         this.deadline,
-                        this.last_flush,
                     ))));
                 }
                 Poll::Pending => {
                     if *this.pending_tokens == 0 {
+                        if this.idle_since.is_none() {
+                            *this.idle_since = Some(this.deadline.now());
+                        }
                         return Poll::Pending;
                     }
-                    if this.deadline.is_armed() {
+                    if !policy.max_delay.is_zero() {
+                        let flush_at = *this
+                            .flush_at
+                            .get_or_insert_with(|| this.deadline.now() + policy.max_delay);
+                        if this.deadline.armed_at() != Some(flush_at) {
+                            this.deadline.arm(flush_at);
+                        }
                         ready!(this.deadline.poll_expired(cx));
                     }
                     return Poll::Ready(Some(Ok(flush(
                         this.pending,
                         this.pending_tokens,
                         this.deadline,
-                        this.last_flush,
                     ))));
                 }
             }
@@ -324,10 +345,8 @@ fn flush<T: Timer>(
     pending: &mut String,
     pending_tokens: &mut usize,
     deadline: &mut Deadline<T>,
-    last_flush: &mut Option<Instant>,
 ) -> Chunk {
     deadline.disarm();
-    *last_flush = Some(deadline.now());
     Chunk {
         text: mem::take(pending),
         tokens: mem::take(pending_tokens),

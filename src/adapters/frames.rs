@@ -66,10 +66,13 @@ impl Format for JsonDelta {
     }
 }
 
+/// A user's error event formatter.
+pub(crate) type OnError<E> = Box<dyn Fn(&Error<E>) -> Event + Send + Sync>;
+
 /// Builds the error event from an error.
 pub(crate) enum ErrorFormatter<E> {
     Default,
-    Custom(Box<dyn Fn(&Error<E>) -> Event + Send + Sync>),
+    Custom(OnError<E>),
 }
 
 impl<E: fmt::Display> ErrorFormatter<E> {

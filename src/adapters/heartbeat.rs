@@ -28,9 +28,10 @@ pin_project! {
         stream: S,
         interval: Duration,
         deadline: Deadline<T>,
-        // When the last frame (or heartbeat) went out; `None` before the
-        // first poll.
-        last_frame: Option<Instant>,
+        // When the upstream last left us with nothing to send after a frame;
+        // `None` while frames flow.
+        silent_since: Option<Instant>,
+        started: bool,
         initial: Option<Bytes>,
         ended: bool,
     }
@@ -42,7 +43,8 @@ impl<S, T: Timer> Heartbeat<S, T> {
             stream,
             interval,
             deadline: Deadline::new(timer),
-            last_frame: None,
+            silent_since: None,
+            started: false,
             initial: None,
             ended: false,
         }
@@ -91,22 +93,17 @@ where
         if *this.ended {
             return Poll::Ready(None);
         }
-        let enabled = !this.interval.is_zero();
-        if enabled && this.last_frame.is_none() {
-            let now = this.deadline.now();
-            *this.last_frame = Some(now);
-            this.deadline.arm(now + *this.interval);
+        if !*this.started {
+            *this.started = true;
             if let Some(initial) = this.initial.take() {
                 return Poll::Ready(Some(initial));
             }
         }
         match this.stream.as_mut().poll_next(cx) {
             Poll::Ready(Some(frame)) => {
-                if enabled {
-                    // Only the time is noted here; the sleep is moved when it
-                    // fires, so a busy stream costs no timer updates.
-                    *this.last_frame = Some(this.deadline.now());
-                }
+                // Silence is timed from when the upstream next has nothing,
+                // so frames that flow cost no clock read and no timer update.
+                *this.silent_since = None;
                 Poll::Ready(Some(frame))
             }
             Poll::Ready(None) => {
@@ -114,18 +111,17 @@ where
                 this.deadline.disarm();
                 Poll::Ready(None)
             }
-            Poll::Pending if enabled => loop {
-                ready!(this.deadline.poll_expired(cx));
-                let now = this.deadline.now();
-                let due = this.last_frame.map_or(now, |last| last + *this.interval);
-                if due <= now {
-                    *this.last_frame = Some(now);
-                    this.deadline.arm(now + *this.interval);
-                    return Poll::Ready(Some(Bytes::from_static(HEARTBEAT)));
+            Poll::Pending if this.interval.is_zero() => Poll::Pending,
+            Poll::Pending => {
+                let since = *this.silent_since.get_or_insert_with(|| this.deadline.now());
+                let due = since + *this.interval;
+                if this.deadline.armed_at() != Some(due) {
+                    this.deadline.arm(due);
                 }
-                this.deadline.arm(due);
-            },
-            Poll::Pending => Poll::Pending,
+                ready!(this.deadline.poll_expired(cx));
+                *this.silent_since = Some(this.deadline.now());
+                Poll::Ready(Some(Bytes::from_static(HEARTBEAT)))
+            }
         }
     }
 

@@ -27,7 +27,7 @@ pub use catch_panic::CatchPanic;
 pub use frames::{Format, Frames, JsonDelta, Text};
 pub use heartbeat::Heartbeat;
 pub use timeout::{Timeout, Timeouts};
-pub use utf8::Utf8;
+pub use utf8::{Utf8, Utf8Bytes};
 
 pin_project! {
     /// An upstream that can be dropped in place, so an adapter that ends a

@@ -4,10 +4,82 @@ use std::fmt;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
+use bytes::{Buf, Bytes};
 use futures_core::{FusedStream, Stream};
 use pin_project_lite::pin_project;
 
 const REPLACEMENT: &str = "\u{FFFD}";
+
+/// Text held in [`Bytes`]: what [`Utf8`] yields, so that a whole, valid
+/// token becomes text without a copy.
+///
+/// It is always valid UTF-8.
+#[derive(Clone, PartialEq, Eq, Hash, Default)]
+pub struct Utf8Bytes(Bytes);
+
+impl Utf8Bytes {
+    const REPLACEMENT: Self = Self(Bytes::from_static(REPLACEMENT.as_bytes()));
+
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        // Checked when built; checking again keeps the crate free of
+        // `unsafe` and costs little next to the rest of a token's way.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+
+    /// The text's bytes, without a copy.
+    pub fn into_bytes(self) -> Bytes {
+        self.0
+    }
+}
+
+impl AsRef<str> for Utf8Bytes {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl From<Utf8Bytes> for String {
+    fn from(text: Utf8Bytes) -> String {
+        text.as_str().to_owned()
+    }
+}
+
+impl From<String> for Utf8Bytes {
+    fn from(text: String) -> Self {
+        Self(Bytes::from(text))
+    }
+}
+
+impl From<&'static str> for Utf8Bytes {
+    fn from(text: &'static str) -> Self {
+        Self(Bytes::from_static(text.as_bytes()))
+    }
+}
+
+impl fmt::Debug for Utf8Bytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl fmt::Display for Utf8Bytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<str> for Utf8Bytes {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for Utf8Bytes {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
 
 pin_project! {
     /// Decodes byte tokens as UTF-8; see
@@ -94,9 +166,9 @@ fn decode_into<'a>(out: &mut String, mut bytes: &'a [u8]) -> &'a [u8] {
 impl<S, B, E> Stream for Utf8<S, E>
 where
     S: Stream<Item = Result<B, E>>,
-    B: AsRef<[u8]>,
+    B: Into<Bytes>,
 {
-    type Item = Result<String, E>;
+    type Item = Result<Utf8Bytes, E>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let mut this = self.project();
@@ -115,7 +187,7 @@ where
                     }
                     *this.tail_len = 0;
                     *this.error = Some(err);
-                    return Poll::Ready(Some(Ok(REPLACEMENT.to_owned())));
+                    return Poll::Ready(Some(Ok(Utf8Bytes::REPLACEMENT)));
                 }
                 None => {
                     *this.ended = true;
@@ -123,36 +195,41 @@ where
                         return Poll::Ready(None);
                     }
                     *this.tail_len = 0;
-                    return Poll::Ready(Some(Ok(REPLACEMENT.to_owned())));
+                    return Poll::Ready(Some(Ok(Utf8Bytes::REPLACEMENT)));
                 }
             };
-            let mut bytes = bytes.as_ref();
-            let mut text = String::with_capacity(bytes.len() + 3);
+            let mut bytes: Bytes = bytes.into();
+            // Text that finishes a character split from the last token.
+            let mut head = String::new();
             if *this.tail_len > 0 {
-                // Finish the split character with the first bytes of this token.
                 let held = usize::from(*this.tail_len);
                 let take = (char_width(this.tail[0]) - held).min(bytes.len());
                 let mut joined = [0u8; 4];
                 joined[..held].copy_from_slice(&this.tail[..held]);
                 joined[held..held + take].copy_from_slice(&bytes[..take]);
-                let rest = decode_into(&mut text, &joined[..held + take]);
+                let rest = decode_into(&mut head, &joined[..held + take]);
                 if rest.len() <= take {
                     // Any bytes left start a new character: decode them below.
-                    bytes = &bytes[take - rest.len()..];
+                    bytes.advance(take - rest.len());
                     *this.tail_len = 0;
                 } else {
                     // The whole token went into the still incomplete character.
                     this.tail[..rest.len()].copy_from_slice(rest);
                     *this.tail_len = rest.len() as u8;
-                    bytes = &[];
+                    bytes.clear();
                 }
             }
-            let rest = decode_into(&mut text, bytes);
-            if !rest.is_empty() {
-                this.tail[..rest.len()].copy_from_slice(rest);
-                *this.tail_len = rest.len() as u8;
-            }
-            if !text.is_empty() {
+            let text = match std::str::from_utf8(&bytes) {
+                // The common case: the token is whole, valid text; no copy.
+                Ok(_) if head.is_empty() => Utf8Bytes(bytes),
+                _ => {
+                    let rest = decode_into(&mut head, &bytes);
+                    this.tail[..rest.len()].copy_from_slice(rest);
+                    *this.tail_len = rest.len() as u8;
+                    Utf8Bytes(Bytes::from(head))
+                }
+            };
+            if !text.0.is_empty() {
                 return Poll::Ready(Some(Ok(text)));
             }
         }
@@ -168,7 +245,7 @@ where
 impl<S, B, E> FusedStream for Utf8<S, E>
 where
     S: Stream<Item = Result<B, E>>,
-    B: AsRef<[u8]>,
+    B: Into<Bytes>,
 {
     fn is_terminated(&self) -> bool {
         self.ended && self.tail_len == 0 && self.error.is_none()

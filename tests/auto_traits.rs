@@ -1,0 +1,49 @@
+//! Public types are `Send`, `Sync` and `Unpin` wherever their contents are,
+//! so they fit in any HTTP body and any executor.
+
+use std::time::Duration;
+
+use futures_util::stream::{self, Iter};
+use llm_sse::adapters::{Batch, Chunk, Text, Timeouts};
+use llm_sse::decode::{DecodeError, DecodeStream, Decoder, Frame};
+use llm_sse::{Error, Event, EventBuilder, EventError, Panicked, TimedOut};
+
+fn send_sync_unpin<T: Send + Sync + Unpin>() {}
+fn send_unpin<T: Send + Unpin>() {}
+
+type Tokens = Iter<std::vec::IntoIter<Result<String, std::io::Error>>>;
+
+#[test]
+fn values() {
+    send_sync_unpin::<Event>();
+    send_sync_unpin::<EventBuilder>();
+    send_sync_unpin::<EventError>();
+    send_sync_unpin::<Decoder>();
+    send_sync_unpin::<Frame>();
+    send_sync_unpin::<DecodeError>();
+    send_sync_unpin::<Batch>();
+    send_sync_unpin::<Chunk>();
+    send_sync_unpin::<Timeouts>();
+    send_sync_unpin::<Error<std::io::Error>>();
+    send_sync_unpin::<TimedOut>();
+    send_sync_unpin::<Panicked>();
+    send_sync_unpin::<DecodeStream<Tokens>>();
+    let _ = Duration::ZERO;
+}
+
+#[cfg(feature = "tokio")]
+#[test]
+fn streams() {
+    use llm_sse::{FrameStreamExt, SseStream, TokenStreamExt, TokioTimer};
+
+    fn of<T: Send + Sync + Unpin>(_: &T) {}
+    fn of_send<T: Send + Unpin>(_: &T) {}
+    let tokens = || stream::iter(vec![Ok::<_, std::io::Error>("a".to_owned())]);
+    of(&SseStream::builder(tokens()).build());
+    of(&tokens().batch(Batch::default(), TokioTimer));
+    of(&tokens().utf8());
+    of(&futures_util::TryStreamExt::map_err(tokens(), Error::Upstream).catch_panic());
+    of(&stream::iter(vec![bytes::Bytes::new()]).heartbeat(Duration::from_secs(1), TokioTimer));
+    of_send(&SseStream::builder(tokens()).format(Text).build());
+    send_unpin::<SseStream<Tokens, TokioTimer>>();
+}

@@ -1,0 +1,228 @@
+//! Batching on tokio's paused clock: the first token is never delayed, later
+//! ones coalesce by count, bytes and max delay.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{at, scripted, timed, ModelError, Step};
+use futures_util::{stream, StreamExt, TryStreamExt};
+use llm_sse::adapters::{Batch, Chunk};
+use llm_sse::{TokenStreamExt, TokioTimer};
+use proptest::prelude::*;
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+async fn batched(steps: Vec<Step>, policy: Batch) -> Vec<(u64, Result<String, ModelError>)> {
+    let chunks = scripted(steps, None)
+        .batch(policy, TokioTimer)
+        .map_ok(Chunk::into_text);
+    timed(chunks).await
+}
+
+fn ok(items: &[(u64, &str)]) -> Vec<(u64, Result<String, ModelError>)> {
+    items.iter().map(|(t, s)| (*t, Ok(s.to_string()))).collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn first_token_goes_out_at_once() {
+    let out = batched(
+        vec![at(0, "a"), at(5, "b"), Step::EndAt(500)],
+        Batch::tokens(4).max_delay(ms(50)),
+    )
+    .await;
+    assert_eq!(out, ok(&[(0, "a"), (55, "b")]));
+    // A late first token is not delayed either.
+    let out = batched(
+        vec![at(300, "a"), Step::EndAt(500)],
+        Batch::tokens(4).max_delay(ms(50)),
+    )
+    .await;
+    assert_eq!(out, ok(&[(300, "a")]));
+}
+
+#[tokio::test(start_paused = true)]
+async fn tokens_10ms_apart_with_max_4_and_30ms() {
+    let mut steps: Vec<Step> = (0..10).map(|i| at(i * 10, &format!("t{i} "))).collect();
+    steps.push(Step::EndAt(200));
+    let out = batched(steps, Batch::tokens(4).max_delay(ms(30))).await;
+    assert_eq!(
+        out,
+        ok(&[
+            (0, "t0 "),
+            (40, "t1 t2 t3 t4 "),
+            (80, "t5 t6 t7 t8 "),
+            (120, "t9 ")
+        ])
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn max_delay_flushes_a_partial_batch() {
+    let out = batched(
+        vec![
+            at(0, "a"),
+            at(10, "b"),
+            at(20, "c"),
+            at(100, "d"),
+            Step::EndAt(100),
+        ],
+        Batch::tokens(8).max_delay(ms(25)).reset_after_idle(false),
+    )
+    .await;
+    // b waits from 10 to 35; d waits for nothing: the upstream ends with it.
+    assert_eq!(out, ok(&[(0, "a"), (35, "bc"), (100, "d")]));
+}
+
+#[tokio::test(start_paused = true)]
+async fn after_an_idle_gap_the_next_token_goes_out_at_once() {
+    let steps = || {
+        vec![
+            at(0, "a"),
+            at(10, "b"),
+            at(200, "c"),
+            at(205, "d"),
+            Step::EndAt(300),
+        ]
+    };
+    let policy = Batch::tokens(8).max_delay(ms(30));
+    assert_eq!(
+        batched(steps(), policy).await,
+        ok(&[(0, "a"), (40, "b"), (200, "c"), (235, "d")])
+    );
+    assert_eq!(
+        batched(steps(), policy.reset_after_idle(false)).await,
+        ok(&[(0, "a"), (40, "b"), (230, "cd")])
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn ready_tokens_are_taken_without_waiting() {
+    let tokens = stream::iter(["a", "b", "c", "d", "e", "f", "g"]).map(Ok::<_, ModelError>);
+    let out = timed(
+        tokens
+            .batch(Batch::tokens(3).max_delay(ms(1000)), TokioTimer)
+            .map_ok(Chunk::into_text),
+    )
+    .await;
+    assert_eq!(out, ok(&[(0, "a"), (0, "bcd"), (0, "efg")]));
+}
+
+#[tokio::test(start_paused = true)]
+async fn upstream_end_and_error_flush_pending_text_first() {
+    let out = batched(
+        vec![at(0, "a"), at(1, "b"), Step::EndAt(2)],
+        Batch::tokens(4).max_delay(ms(50)),
+    )
+    .await;
+    assert_eq!(out, ok(&[(0, "a"), (2, "b")]));
+
+    let out = batched(
+        vec![
+            at(0, "a"),
+            at(1, "b"),
+            at(2, "c"),
+            Step::FailAt(3, "boom"),
+            at(4, "never"),
+        ],
+        Batch::tokens(4).max_delay(ms(50)),
+    )
+    .await;
+    assert_eq!(
+        out,
+        vec![
+            (0, Ok("a".into())),
+            (3, Ok("bc".into())),
+            (3, Err(ModelError("boom"))),
+            (4, Ok("never".into()))
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn max_bytes_splits_chunks_and_empty_tokens_are_skipped() {
+    let tokens = stream::iter(["first", "aaaa", "", "bbbb", "cccc", "dddddddddddddddd", "e"])
+        .map(Ok::<_, ModelError>);
+    let out = timed(
+        tokens
+            .batch(Batch::tokens(10).max_bytes(10), TokioTimer)
+            .map_ok(Chunk::into_text),
+    )
+    .await;
+    assert_eq!(
+        out,
+        ok(&[
+            (0, "first"),
+            (0, "aaaabbbb"),
+            (0, "cccc"),
+            (0, "dddddddddddddddd"),
+            (0, "e")
+        ])
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn batch_off_sends_every_token_alone() {
+    let tokens = stream::iter(["a", "b", "c"]).map(Ok::<_, ModelError>);
+    let out = timed(tokens.batch(Batch::off(), TokioTimer)).await;
+    let chunks: Vec<_> = out.into_iter().map(|(_, c)| c.unwrap()).collect();
+    assert_eq!(
+        chunks,
+        [Chunk::new("a", 1), Chunk::new("b", 1), Chunk::new("c", 1)]
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn chunks_keep_every_token_in_order_within_all_limits(
+        tokens in prop::collection::vec(("[a-z€]{0,6}", 0u64..60), 0..40),
+        max_tokens in 1usize..6,
+        max_bytes in 1usize..24,
+        max_delay in 0u64..50,
+    ) {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let mut time = 0;
+            let mut arrivals = Vec::new();
+            let mut steps = Vec::new();
+            for (token, gap) in &tokens {
+                time += gap;
+                if !token.is_empty() {
+                    arrivals.push(time);
+                }
+                steps.push(at(time, token));
+            }
+            steps.push(Step::EndAt(time + 1000));
+            let policy = Batch::tokens(max_tokens).max_bytes(max_bytes).max_delay(ms(max_delay));
+            let out = timed(scripted(steps, None).batch(policy, TokioTimer)).await;
+
+            let mut joined = String::new();
+            let mut token_index = 0;
+            for (sent_at, chunk) in out {
+                let chunk = chunk.unwrap();
+                prop_assert!(chunk.tokens() >= 1);
+                prop_assert!(chunk.tokens() <= max_tokens);
+                prop_assert!(chunk.tokens() == 1 || chunk.text().len() <= max_bytes);
+                // No token waited longer than the max delay.
+                for _ in 0..chunk.tokens() {
+                    prop_assert!(sent_at - arrivals[token_index] <= max_delay,
+                        "token {} arrived at {} and went out at {}", token_index, arrivals[token_index], sent_at);
+                    token_index += 1;
+                }
+                joined.push_str(chunk.text());
+            }
+            prop_assert_eq!(token_index, arrivals.len());
+            let all: String = tokens.iter().map(|(t, _)| t.as_str()).collect();
+            prop_assert_eq!(joined, all);
+            Ok(())
+        })?;
+    }
+}

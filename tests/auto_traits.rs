@@ -3,13 +3,12 @@
 
 use std::time::Duration;
 
-use futures_util::stream::{self, Iter};
-use llm_sse::adapters::{Batch, Chunk, Text, Timeouts};
+use futures_util::stream::Iter;
+use llm_sse::adapters::{Batch, Chunk, Timeouts};
 use llm_sse::decode::{DecodeError, DecodeStream, Decoder, Frame};
 use llm_sse::{Error, Event, EventBuilder, EventError, Panicked, TimedOut};
 
 fn send_sync_unpin<T: Send + Sync + Unpin>() {}
-fn send_unpin<T: Send + Unpin>() {}
 
 type Tokens = Iter<std::vec::IntoIter<Result<String, std::io::Error>>>;
 
@@ -34,7 +33,11 @@ fn values() {
 #[cfg(feature = "tokio")]
 #[test]
 fn streams() {
+    use futures_util::stream;
+    use llm_sse::adapters::Text;
     use llm_sse::{FrameStreamExt, SseStream, TokenStreamExt, TokioTimer};
+
+    fn send_unpin<T: Send + Unpin>() {}
 
     fn of<T: Send + Sync + Unpin>(_: &T) {}
     fn of_send<T: Send + Unpin>(_: &T) {}

@@ -58,22 +58,30 @@ pub(crate) fn find_line_break(bytes: &[u8]) -> Option<usize> {
     const HI: u64 = 0x8080_8080_8080_8080;
     const CR: u64 = LO * b'\r' as u64;
     const LF: u64 = LO * b'\n' as u64;
-    let has_zero = |w: u64| w.wrapping_sub(LO) & !w & HI;
+    // The high bit of each byte that is CR or LF. Only bytes above the
+    // first match can be false positives, so the lowest bit is exact.
+    let matches = |word: [u8; 8]| {
+        let w = u64::from_le_bytes(word);
+        let has_zero = |x: u64| x.wrapping_sub(LO) & !x & HI;
+        has_zero(w ^ CR) | has_zero(w ^ LF)
+    };
+    let first = |found: u64| (found.trailing_zeros() / 8) as usize;
 
     let mut chunks = bytes.chunks_exact(8);
     let mut offset = 0;
     for chunk in &mut chunks {
         let mut word = [0; 8];
         word.copy_from_slice(chunk);
-        let w = u64::from_le_bytes(word);
-        if has_zero(w ^ CR) | has_zero(w ^ LF) != 0 {
-            break;
+        let found = matches(word);
+        if found != 0 {
+            return Some(offset + first(found));
         }
         offset += 8;
     }
-    bytes[offset..]
+    chunks
+        .remainder()
         .iter()
-        .position(|&b| b == b'\n' || b == b'\r')
+        .position(|&b| b == b'\r' || b == b'\n')
         .map(|i| offset + i)
 }
 

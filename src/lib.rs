@@ -1,40 +1,80 @@
 //! Stream LLM tokens to HTTP clients as spec-exact Server-Sent Events.
 //!
 //! `llm-sse` turns the token stream a model produces into SSE frames with the
-//! lowest possible time to first token, and reads SSE streams back for
-//! services that re-stream an upstream provider.
+//! lowest possible time to first token: the first token goes out the moment
+//! it exists, later ones travel a few per frame, heartbeats keep proxies from
+//! cutting quiet streams, and a failure reaches the client as an event
+//! instead of a torn connection. It also reads SSE streams back, for services
+//! that re-stream an upstream provider.
 //!
 //! # Quick start
 //!
-//! ```
-//! use llm_sse::Event;
+//! Tokens in, `Bytes` frames out, ready for any HTTP stack:
 //!
-//! // Untrusted model text cannot forge a field: every line becomes `data:`.
-//! let event = Event::new("Hello\nid: 1");
-//! assert_eq!(event.to_bytes(), "data: Hello\ndata: id: 1\n\n");
+//! ```
+//! # #[cfg(feature = "tokio")]
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! use std::time::Duration;
+//! use futures_util::{stream, StreamExt};
+//! use llm_sse::adapters::Batch;
+//! use llm_sse::SseStream;
+//!
+//! // Any `Stream<Item = Result<T, E>>` of text tokens is a token stream.
+//! let tokens = stream::iter(["Hello", ",", " world", "!"]).map(Ok::<_, std::io::Error>);
+//!
+//! let frames: Vec<_> = SseStream::builder(tokens)
+//!     .batch(Batch::tokens(4).max_delay(Duration::from_millis(50)))
+//!     .heartbeat(Duration::from_secs(15))
+//!     .build()
+//!     .collect()
+//!     .await;
+//!
+//! // The first token alone and at once, the rest batched, then the end marker.
+//! assert_eq!(frames, ["data: Hello\n\n", "data: , world!\n\n", "data: [DONE]\n\n"]);
+//! # }
+//! # #[cfg(not(feature = "tokio"))]
+//! # fn main() {}
 //! ```
 //!
 //! # Events and encoding
 //!
-//! [`Event`] holds one event. Data and comments may hold any text; names and
-//! ids are checked when the event is built ([`EventBuilder::build`]), so an
-//! `Event` always encodes to a well-formed frame. [`Event::encode`] writes
-//! into a caller's [`BytesMut`](bytes::BytesMut) and allocates nothing when
-//! the buffer has room for [`Event::encoded_len`] bytes.
+//! [`Event`] holds one event. Data and comments may hold any text: each
+//! line becomes its own `data:` (or comment) line, so untrusted model output
+//! can never forge an `event:`, `id:` or `retry:` field or end an event
+//! early. Names and ids are checked when the event is built
+//! ([`EventBuilder::build`]), so an `Event` always encodes to a well-formed
+//! frame. [`Event::encode`] writes into a caller's
+//! [`BytesMut`](bytes::BytesMut) and allocates nothing when the buffer has
+//! room for [`Event::encoded_len`] bytes.
+//!
+//! # The pipeline
+//!
+//! [`SseStream::builder`] composes the [`adapters`] in the right order:
+//! panics caught (if asked), [timeouts](adapters::Timeouts),
+//! [batching](adapters::Batch) that never delays the first token,
+//! [formats](adapters::Format), one error event on failure, the end marker,
+//! and heartbeats. Each adapter is also usable alone through
+//! [`TokenStreamExt`] and [`FrameStreamExt`]. Byte tokens go through
+//! [`TokenStreamExt::utf8`] first, which joins characters split between
+//! tokens.
+//!
+//! Adapters that need time take a [`Timer`]; the core needs no runtime, and
+//! the `tokio` feature provides [`TokioTimer`].
 //!
 //! # Decoding
 //!
 //! [`decode::Decoder`] is an incremental parser that follows the WHATWG
-//! algorithm exactly, and [`decode::DecodeStream`] runs it over a body
-//! stream.
+//! algorithm exactly, with bounded memory and linear time however the input
+//! is chunked; [`decode::DecodeStream`] runs it over a body stream.
 //!
 //! # Feature flags
 //!
 //! No feature is on by default.
 //!
-//! - `json`: `Event::json`, JSON payloads through serde that round-trip
-//!   any text exactly.
-//! - `tokio`: a timer backed by `tokio::time`.
+//! - `tokio`: [`TokioTimer`] and [`SseStream::builder`].
+//! - `json`: `Event::json`, JSON payloads through serde that round-trip any
+//!   text exactly.
 //! - `full`: every feature above.
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]

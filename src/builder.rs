@@ -4,7 +4,7 @@
 use std::fmt::{self, Display};
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_core::{FusedStream, Stream};
@@ -13,9 +13,10 @@ use futures_util::TryStreamExt;
 use pin_project_lite::pin_project;
 
 use crate::adapters::{
-    frames::{ErrorFormatter, DONE},
+    frames::{ErrorFormatter, Last, DONE},
     Batch, Batched, CatchPanic, Format, Frames, Heartbeat, Text, Timeout, Timeouts,
 };
+use crate::observe::{ChunkStats, Executor, Observer, OnComplete, Outcome, StreamSummary};
 use crate::timer::Timer;
 use crate::{Error, Event, TokenStream};
 
@@ -39,21 +40,87 @@ pin_project! {
     /// catches upstream panics (if asked), enforces the timeouts, batches
     /// tokens (the first one goes out at once), encodes chunks with the
     /// [`Format`], turns an error into one error event and a normal end into
-    /// the end marker, and writes a heartbeat comment after every silence.
+    /// the end marker, writes a heartbeat comment after every silence, and
+    /// reports to its [`Observer`].
     ///
     /// Dropping an `SseStream` drops the token stream at once, which stops
-    /// the model. Nothing is buffered beyond one batch: the token stream is
-    /// polled only when the consumer asks for a frame.
+    /// the model, and ends the observation as
+    /// [`Cancelled`](crate::observe::Outcome::Cancelled) unless the stream
+    /// had already sent its last frame. Nothing is buffered beyond one
+    /// batch: the token stream is polled only when the consumer asks for a
+    /// frame.
     #[must_use = "streams do nothing unless polled"]
-    pub struct SseStream<S: TokenStream, T: Timer, F = Text> {
+    pub struct SseStream<S: TokenStream, T: Timer, F = Text, O: Observer = ()> {
         #[pin]
         inner: Pipeline<S, T, F>,
+        timer: T,
+        observer: O,
+        stats: Stats,
+    }
+
+    impl<S: TokenStream, T: Timer, F, O: Observer> PinnedDrop for SseStream<S, T, F, O> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            if !this.stats.ended {
+                let outcome = this.stats.outcome.unwrap_or(Outcome::Cancelled);
+                let text = this.inner.get_pin_mut().take_transcript();
+                this.stats.end(outcome, text, this.timer, this.observer);
+            }
+        }
+    }
+}
+
+/// What an [`SseStream`] has sent so far.
+#[derive(Debug, Default)]
+struct Stats {
+    started: Option<Instant>,
+    polled: bool,
+    last_chunk: Option<Instant>,
+    ttft: Option<Duration>,
+    tokens: u64,
+    chunks: u64,
+    bytes: u64,
+    heartbeats: u64,
+    // Set once the last frame (the error event or the end marker) is out.
+    outcome: Option<Outcome>,
+    error: Option<String>,
+    ended: bool,
+}
+
+impl Stats {
+    fn now<T: Timer, O: Observer>(timer: &T) -> Option<Instant> {
+        O::TIMED.then(|| timer.now())
+    }
+
+    fn end<T: Timer, O: Observer>(
+        &mut self,
+        outcome: Outcome,
+        text: Option<String>,
+        timer: &T,
+        observer: &mut O,
+    ) {
+        self.ended = true;
+        let duration = match (self.started, Self::now::<T, O>(timer)) {
+            (Some(start), Some(now)) => now.saturating_duration_since(start),
+            _ => Duration::ZERO,
+        };
+        observer.on_end(&StreamSummary {
+            outcome,
+            ttft: self.ttft,
+            duration,
+            tokens: self.tokens,
+            chunks: self.chunks,
+            bytes: self.bytes,
+            heartbeats: self.heartbeats,
+            error: self.error.take(),
+            text,
+        });
     }
 }
 
 #[cfg(feature = "tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
-impl<S: TokenStream> SseStream<S, crate::TokioTimer, Text> {
+impl<S: TokenStream> SseStream<S, crate::TokioTimer, Text, ()> {
     /// Starts a pipeline for `tokens`, timed by tokio.
     ///
     /// Defaults: [`Batch::default`] (4 tokens, 50 ms, first token at once),
@@ -66,7 +133,7 @@ impl<S: TokenStream> SseStream<S, crate::TokioTimer, Text> {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
-    /// use std::time::Duration;
+    /// use std::time::{Duration, Instant};
     /// use futures_util::{stream, StreamExt};
     /// use llm_sse::adapters::Batch;
     /// use llm_sse::SseStream;
@@ -81,17 +148,19 @@ impl<S: TokenStream> SseStream<S, crate::TokioTimer, Text> {
     /// assert_eq!(body, ["data: Hel\n\n", "data: lo,\n\n", "data:  world\n\n", "data: [DONE]\n\n"]);
     /// # }
     /// ```
-    pub fn builder(tokens: S) -> Builder<S, crate::TokioTimer, Text> {
+    pub fn builder(tokens: S) -> Builder<S, crate::TokioTimer, Text, ()> {
         Builder::new(tokens, crate::TokioTimer)
     }
 }
 
 /// Configures an [`SseStream`]; see [`SseStream::builder`] for the defaults.
 #[must_use = "a builder does nothing until `build` is called"]
-pub struct Builder<S: TokenStream, T, F = Text> {
+pub struct Builder<S: TokenStream, T, F = Text, O = ()> {
     tokens: S,
     timer: T,
     format: F,
+    observer: O,
+    capture_text: bool,
     batch: Batch,
     heartbeat: Duration,
     initial_comment: bool,
@@ -101,7 +170,7 @@ pub struct Builder<S: TokenStream, T, F = Text> {
     catch_panics: bool,
 }
 
-impl<S: TokenStream, T: Timer> Builder<S, T, Text> {
+impl<S: TokenStream, T: Timer> Builder<S, T, Text, ()> {
     /// Starts a pipeline for `tokens`, timed by `timer`; the defaults are
     /// those of [`SseStream::builder`].
     pub fn new(tokens: S, timer: T) -> Self {
@@ -109,6 +178,8 @@ impl<S: TokenStream, T: Timer> Builder<S, T, Text> {
             tokens,
             timer,
             format: Text,
+            observer: (),
+            capture_text: false,
             batch: Batch::default(),
             heartbeat: DEFAULT_HEARTBEAT,
             initial_comment: false,
@@ -120,7 +191,7 @@ impl<S: TokenStream, T: Timer> Builder<S, T, Text> {
     }
 }
 
-impl<S: TokenStream, T: Timer, F> Builder<S, T, F> {
+impl<S: TokenStream, T: Timer, F, O: Observer> Builder<S, T, F, O> {
     /// How tokens are batched into chunks. `Batch::off()` sends every
     /// token as its own event.
     pub fn batch(mut self, batch: Batch) -> Self {
@@ -151,11 +222,13 @@ impl<S: TokenStream, T: Timer, F> Builder<S, T, F> {
     }
 
     /// How chunks are encoded. Default: [`Text`].
-    pub fn format<G: Format>(self, format: G) -> Builder<S, T, G> {
+    pub fn format<G: Format>(self, format: G) -> Builder<S, T, G, O> {
         Builder {
             tokens: self.tokens,
             timer: self.timer,
             format,
+            observer: self.observer,
+            capture_text: self.capture_text,
             batch: self.batch,
             heartbeat: self.heartbeat,
             initial_comment: self.initial_comment,
@@ -195,8 +268,114 @@ impl<S: TokenStream, T: Timer, F> Builder<S, T, F> {
         self
     }
 
+    /// Adds an [`Observer`]; observers added earlier are called first.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[cfg(feature = "tokio")]
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use futures_util::{stream, StreamExt};
+    /// use llm_sse::observe::{Observer, StreamSummary};
+    /// use llm_sse::SseStream;
+    ///
+    /// struct PrintOutcome;
+    ///
+    /// impl Observer for PrintOutcome {
+    ///     fn on_end(&mut self, summary: &StreamSummary) {
+    ///         println!("{}: {} tokens in {} chunks", summary.outcome, summary.tokens, summary.chunks);
+    ///     }
+    /// }
+    ///
+    /// let tokens = stream::iter(["a", "b"]).map(Ok::<_, std::io::Error>);
+    /// let body = SseStream::builder(tokens).observe(PrintOutcome).build();
+    /// assert_eq!(body.count().await, 3); // "a", "b", [DONE]
+    /// # }
+    /// # #[cfg(not(feature = "tokio"))]
+    /// # fn main() {}
+    /// ```
+    pub fn observe<P: Observer>(self, observer: P) -> Builder<S, T, F, (O, P)> {
+        Builder {
+            tokens: self.tokens,
+            timer: self.timer,
+            format: self.format,
+            observer: (self.observer, observer),
+            capture_text: self.capture_text,
+            batch: self.batch,
+            heartbeat: self.heartbeat,
+            initial_comment: self.initial_comment,
+            timeouts: self.timeouts,
+            on_error: self.on_error,
+            done: self.done,
+            catch_panics: self.catch_panics,
+        }
+    }
+
+    /// Calls `callback` with the [`StreamSummary`] when the stream ends,
+    /// whatever the outcome, through `executor`, so the callback never delays
+    /// the last frame.
+    pub fn on_complete_on<C, X>(
+        self,
+        executor: X,
+        callback: C,
+    ) -> Builder<S, T, F, (O, OnComplete<C, X>)>
+    where
+        C: FnOnce(StreamSummary) + Send + 'static,
+        X: Executor,
+    {
+        self.observe(OnComplete::new(callback, executor))
+    }
+
+    /// Calls `callback` with the [`StreamSummary`] on the tokio runtime when
+    /// the stream ends, whatever the outcome (the client going away
+    /// included), after the last frame; the seed of "log every completed
+    /// stream without blocking the response".
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use futures_util::{stream, StreamExt};
+    /// use llm_sse::SseStream;
+    ///
+    /// let (tx, rx) = tokio::sync::oneshot::channel();
+    /// let tokens = stream::iter(["Hi", "!"]).map(Ok::<_, std::io::Error>);
+    /// let body = SseStream::builder(tokens)
+    ///     .capture_text(true)
+    ///     .on_complete(move |summary| {
+    ///         let _ = tx.send(summary);
+    ///     })
+    ///     .build();
+    /// body.count().await;
+    /// let summary = rx.await.unwrap();
+    /// assert_eq!(summary.text.as_deref(), Some("Hi!"));
+    /// assert_eq!(summary.tokens, 2);
+    /// # }
+    /// ```
+    #[cfg(feature = "tokio")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+    pub fn on_complete<C>(
+        self,
+        callback: C,
+    ) -> Builder<S, T, F, (O, OnComplete<C, crate::observe::TokioExecutor>)>
+    where
+        C: FnOnce(StreamSummary) + Send + 'static,
+    {
+        self.on_complete_on(crate::observe::TokioExecutor, callback)
+    }
+
+    /// Whether the [`StreamSummary`] carries the full text sent, in
+    /// [`StreamSummary::text`]. Default: off; on, the text is copied once
+    /// more as it is sent.
+    pub fn capture_text(mut self, on: bool) -> Self {
+        self.capture_text = on;
+        self
+    }
+
     /// Builds the stream.
-    pub fn build(self) -> SseStream<S, T, F>
+    pub fn build(self) -> SseStream<S, T, F, O>
     where
         S::Error: Display,
         F: Format,
@@ -210,24 +389,90 @@ impl<S: TokenStream, T: Timer, F> Builder<S, T, F> {
             frames.set_error_formatter(on_error);
         }
         frames.set_done(self.done);
-        let inner = Heartbeat::new(frames, self.heartbeat, self.timer)
+        if self.capture_text {
+            frames.capture_text();
+        }
+        let inner = Heartbeat::new(frames, self.heartbeat, self.timer.clone())
             .initial_comment(self.initial_comment);
-        SseStream { inner }
+        SseStream {
+            inner,
+            timer: self.timer,
+            observer: self.observer,
+            stats: Stats::default(),
+        }
     }
 }
 
-impl<S, T, F> Stream for SseStream<S, T, F>
+impl<S, T, F, O> Stream for SseStream<S, T, F, O>
 where
     S: TokenStream,
     S::Error: Display,
     S::Token: AsRef<str> + Into<String>,
     T: Timer,
     F: Format,
+    O: Observer,
 {
     type Item = Bytes;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
-        self.project().inner.poll_next(cx)
+        let mut this = self.project();
+        let stats = this.stats;
+        if !stats.polled {
+            stats.polled = true;
+            stats.started = Stats::now::<T, O>(this.timer);
+            this.observer.on_start();
+        }
+        let polled = this.inner.as_mut().poll_next(cx);
+        let Poll::Ready(frame) = &polled else {
+            return polled;
+        };
+        let Some(frame) = frame else {
+            if !stats.ended {
+                let outcome = stats.outcome.unwrap_or(Outcome::Completed);
+                let text = this.inner.get_pin_mut().take_transcript();
+                stats.end(outcome, text, this.timer, this.observer);
+            }
+            return polled;
+        };
+        let bytes = frame.len() as u64;
+        stats.bytes += bytes;
+        let heartbeat = this.inner.as_ref().get_ref();
+        if heartbeat.last_was_heartbeat() {
+            stats.heartbeats += 1;
+            this.observer.on_heartbeat();
+            return polled;
+        }
+        let frames = heartbeat.get_ref();
+        match frames.last() {
+            Last::Chunk => {
+                let tokens_out = frames.get_ref().map_or(stats.tokens, |b| b.tokens_out());
+                let tokens = tokens_out - stats.tokens;
+                stats.tokens = tokens_out;
+                stats.chunks += 1;
+                let now = Stats::now::<T, O>(this.timer);
+                if stats.chunks == 1 {
+                    if let (Some(start), Some(now)) = (stats.started, now) {
+                        let ttft = now.saturating_duration_since(start);
+                        stats.ttft = Some(ttft);
+                        this.observer.on_first_token(ttft);
+                    }
+                }
+                let gap = stats
+                    .last_chunk
+                    .zip(now)
+                    .map(|(last, now)| now.saturating_duration_since(last));
+                stats.last_chunk = now;
+                this.observer.on_chunk(ChunkStats { tokens, bytes, gap });
+            }
+            Last::Error { outcome, message } => {
+                stats.outcome = Some(*outcome);
+                stats.error = Some(message.clone());
+                this.observer.on_error(*outcome, message);
+            }
+            Last::End => stats.outcome = Some(Outcome::Completed),
+            Last::Nothing => {}
+        }
+        polled
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
@@ -235,26 +480,29 @@ where
     }
 }
 
-impl<S, T, F> FusedStream for SseStream<S, T, F>
+impl<S, T, F, O> FusedStream for SseStream<S, T, F, O>
 where
     S: TokenStream,
     S::Error: Display,
     S::Token: AsRef<str> + Into<String>,
     T: Timer,
     F: Format,
+    O: Observer,
 {
     fn is_terminated(&self) -> bool {
         self.inner.is_terminated()
     }
 }
 
-impl<S: TokenStream, T: Timer, F> fmt::Debug for SseStream<S, T, F> {
+impl<S: TokenStream, T: Timer, F, O: Observer> fmt::Debug for SseStream<S, T, F, O> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SseStream").finish_non_exhaustive()
+        f.debug_struct("SseStream")
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
     }
 }
 
-impl<S: TokenStream, T: fmt::Debug, F: fmt::Debug> fmt::Debug for Builder<S, T, F> {
+impl<S: TokenStream, T: fmt::Debug, F: fmt::Debug, O> fmt::Debug for Builder<S, T, F, O> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Builder")
             .field("timer", &self.timer)

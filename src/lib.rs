@@ -91,6 +91,7 @@ mod token;
 
 pub mod adapters;
 pub mod decode;
+pub mod observe;
 
 pub use builder::{Builder, SseStream, DEFAULT_HEARTBEAT};
 pub use error::{Error, Panicked, TimedOut, TimeoutKind};

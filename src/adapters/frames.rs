@@ -11,6 +11,7 @@ use pin_project_lite::pin_project;
 
 use super::Slot;
 use crate::encode;
+use crate::observe::Outcome;
 use crate::{Error, Event};
 
 /// How a chunk of text becomes a frame; the built-in formats are [`Text`]
@@ -120,7 +121,20 @@ pin_project! {
         buf: BytesMut,
         started: bool,
         ended: bool,
+        // What the last frame was, for observers.
+        last: Last,
+        // The text of every chunk, when an observer asked for it.
+        transcript: Option<String>,
     }
+}
+
+/// What the last frame [`Frames`] yielded was.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Last {
+    Nothing,
+    Chunk,
+    Error { outcome: Outcome, message: String },
+    End,
 }
 
 impl<S, F, E: fmt::Display> Frames<S, F, E> {
@@ -133,6 +147,8 @@ impl<S, F, E: fmt::Display> Frames<S, F, E> {
             buf: BytesMut::new(),
             started: false,
             ended: false,
+            last: Last::Nothing,
+            transcript: None,
         }
     }
 }
@@ -161,6 +177,18 @@ impl<S, F, E> Frames<S, F, E> {
 
     pub(crate) fn set_done(&mut self, done: Option<Bytes>) {
         self.done = done;
+    }
+
+    pub(crate) fn capture_text(&mut self) {
+        self.transcript = Some(String::new());
+    }
+
+    pub(crate) fn last(&self) -> &Last {
+        &self.last
+    }
+
+    pub(crate) fn take_transcript(self: Pin<&mut Self>) -> Option<String> {
+        self.project().transcript.take()
     }
 
     /// A reference to the upstream stream, `None` once an error dropped it.
@@ -206,6 +234,10 @@ where
                     this.format.write_start(this.buf);
                 }
                 this.format.write_chunk(chunk.as_ref(), this.buf);
+                if let Some(transcript) = this.transcript {
+                    transcript.push_str(chunk.as_ref());
+                }
+                *this.last = Last::Chunk;
             }
             Some(Err(error)) => {
                 *this.ended = true;
@@ -213,6 +245,14 @@ where
                 let event = this.on_error.event(&error);
                 this.buf.reserve(event.encoded_len());
                 event.encode(this.buf);
+                let outcome = match error {
+                    Error::TimedOut(_) => Outcome::TimedOut,
+                    _ => Outcome::Failed,
+                };
+                *this.last = Last::Error {
+                    outcome,
+                    message: error.to_string(),
+                };
             }
             None => {
                 *this.ended = true;
@@ -221,6 +261,7 @@ where
                 if let Some(done) = this.done.as_ref() {
                     this.buf.put_slice(done);
                 }
+                *this.last = Last::End;
                 if this.buf.is_empty() {
                     return Poll::Ready(None);
                 }

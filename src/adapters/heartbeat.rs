@@ -34,6 +34,8 @@ pin_project! {
         started: bool,
         initial: Option<Bytes>,
         ended: bool,
+        // Whether the last frame yielded was a heartbeat, for observers.
+        last_was_heartbeat: bool,
     }
 }
 
@@ -47,6 +49,7 @@ impl<S, T: Timer> Heartbeat<S, T> {
             started: false,
             initial: None,
             ended: false,
+            last_was_heartbeat: false,
         }
     }
 
@@ -79,6 +82,11 @@ impl<S, T: Timer> Heartbeat<S, T> {
     pub fn into_inner(self) -> S {
         self.stream
     }
+
+    /// Whether the last frame yielded was a heartbeat.
+    pub(crate) fn last_was_heartbeat(&self) -> bool {
+        self.last_was_heartbeat
+    }
 }
 
 impl<S, T> Stream for Heartbeat<S, T>
@@ -96,6 +104,7 @@ where
         if !*this.started {
             *this.started = true;
             if let Some(initial) = this.initial.take() {
+                *this.last_was_heartbeat = true;
                 return Poll::Ready(Some(initial));
             }
         }
@@ -104,6 +113,7 @@ where
                 // Silence is timed from when the upstream next has nothing,
                 // so frames that flow cost no clock read and no timer update.
                 *this.silent_since = None;
+                *this.last_was_heartbeat = false;
                 Poll::Ready(Some(frame))
             }
             Poll::Ready(None) => {
@@ -120,6 +130,7 @@ where
                 }
                 ready!(this.deadline.poll_expired(cx));
                 *this.silent_since = Some(this.deadline.now());
+                *this.last_was_heartbeat = true;
                 Poll::Ready(Some(Bytes::from_static(HEARTBEAT)))
             }
         }

@@ -1,0 +1,187 @@
+//! [`MetricsObserver`]: stream metrics through the `metrics` facade.
+
+use std::fmt;
+use std::time::Duration;
+
+use metrics::{Counter, Gauge, Histogram, Label, SharedString, Unit};
+
+use super::{ChunkStats, Observer, StreamSummary};
+
+const TTFT: &str = "llm_sse_ttft_seconds";
+const CHUNK_INTERVAL: &str = "llm_sse_chunk_interval_seconds";
+const DURATION: &str = "llm_sse_stream_duration_seconds";
+const TOKENS: &str = "llm_sse_tokens_total";
+const BYTES: &str = "llm_sse_bytes_total";
+const HEARTBEATS: &str = "llm_sse_heartbeats_total";
+const STREAMS: &str = "llm_sse_streams_total";
+const ACTIVE: &str = "llm_sse_active_streams";
+
+/// Records every stream through the [`metrics`] facade, for Prometheus or
+/// any other exporter.
+///
+/// | name | kind | unit | what |
+/// | --- | --- | --- | --- |
+/// | `llm_sse_ttft_seconds` | histogram | seconds | time to first token |
+/// | `llm_sse_chunk_interval_seconds` | histogram | seconds | gap between two chunks |
+/// | `llm_sse_stream_duration_seconds` | histogram | seconds | first poll to end |
+/// | `llm_sse_tokens_total` | counter | | tokens sent |
+/// | `llm_sse_bytes_total` | counter | bytes | bytes of every frame sent |
+/// | `llm_sse_heartbeats_total` | counter | | heartbeats sent |
+/// | `llm_sse_streams_total` | counter | | ended streams, label `outcome`: `completed`, `failed`, `cancelled`, `timed_out` |
+/// | `llm_sse_active_streams` | gauge | | streams started and not yet ended |
+///
+/// Every metric carries the labels given with [`label`](Self::label).
+/// Histogram buckets are the exporter's business; the ones suited to LLM
+/// streams are [`TTFT_BUCKETS`](Self::TTFT_BUCKETS),
+/// [`CHUNK_INTERVAL_BUCKETS`](Self::CHUNK_INTERVAL_BUCKETS) and
+/// [`DURATION_BUCKETS`](Self::DURATION_BUCKETS), e.g. for
+/// `metrics-exporter-prometheus`:
+///
+/// ```ignore
+/// PrometheusBuilder::new()
+///     .set_buckets_for_metric(Matcher::Full("llm_sse_ttft_seconds".into()), MetricsObserver::TTFT_BUCKETS)?
+///     .install_recorder()?;
+/// MetricsObserver::describe();
+/// ```
+///
+/// # Examples
+///
+/// ```
+/// use llm_sse::observe::MetricsObserver;
+///
+/// let observer = MetricsObserver::new().label("route", "chat").label("model", "gpt-4o");
+/// # let _ = observer;
+/// ```
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+#[derive(Clone, Default)]
+pub struct MetricsObserver {
+    labels: Vec<Label>,
+    handles: Option<Handles>,
+    chunk_bytes: u64,
+}
+
+#[derive(Clone)]
+struct Handles {
+    ttft: Histogram,
+    chunk_interval: Histogram,
+    tokens: Counter,
+    bytes: Counter,
+    heartbeats: Counter,
+    active: Gauge,
+}
+
+impl MetricsObserver {
+    /// Time to first token buckets, in seconds: 10 ms to 60 s.
+    pub const TTFT_BUCKETS: &'static [f64] = &[
+        0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+    ];
+    /// Chunk interval buckets, in seconds: 1 ms to 5 s.
+    pub const CHUNK_INTERVAL_BUCKETS: &'static [f64] = &[
+        0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+    ];
+    /// Stream duration buckets, in seconds: 100 ms to 10 min.
+    pub const DURATION_BUCKETS: &'static [f64] = &[
+        0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0,
+    ];
+
+    /// An observer with no labels.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a label to every metric, such as the route or the model.
+    #[must_use]
+    pub fn label(mut self, key: impl Into<SharedString>, value: impl Into<SharedString>) -> Self {
+        self.labels.push(Label::new(key, value));
+        self
+    }
+
+    /// Registers the descriptions and units of the metrics with the
+    /// installed recorder; call once after installing it.
+    pub fn describe() {
+        metrics::describe_histogram!(
+            TTFT,
+            Unit::Seconds,
+            "Time from the start of an SSE stream to its first token"
+        );
+        metrics::describe_histogram!(
+            CHUNK_INTERVAL,
+            Unit::Seconds,
+            "Time between two chunks of tokens"
+        );
+        metrics::describe_histogram!(
+            DURATION,
+            Unit::Seconds,
+            "Time from the start of an SSE stream to its end"
+        );
+        metrics::describe_counter!(TOKENS, Unit::Count, "Tokens sent");
+        metrics::describe_counter!(BYTES, Unit::Bytes, "Bytes of SSE frames sent");
+        metrics::describe_counter!(HEARTBEATS, Unit::Count, "Heartbeat comments sent");
+        metrics::describe_counter!(STREAMS, Unit::Count, "SSE streams ended, by outcome");
+        metrics::describe_gauge!(ACTIVE, Unit::Count, "SSE streams in progress");
+    }
+
+    fn handles(&mut self) -> &Handles {
+        let labels = &self.labels;
+        self.handles.get_or_insert_with(|| Handles {
+            ttft: metrics::histogram!(TTFT, labels.iter()),
+            chunk_interval: metrics::histogram!(CHUNK_INTERVAL, labels.iter()),
+            tokens: metrics::counter!(TOKENS, labels.iter()),
+            bytes: metrics::counter!(BYTES, labels.iter()),
+            heartbeats: metrics::counter!(HEARTBEATS, labels.iter()),
+            active: metrics::gauge!(ACTIVE, labels.iter()),
+        })
+    }
+}
+
+impl Observer for MetricsObserver {
+    fn on_start(&mut self) {
+        self.handles().active.increment(1.0);
+    }
+
+    fn on_first_token(&mut self, ttft: Duration) {
+        self.handles().ttft.record(ttft.as_secs_f64());
+    }
+
+    fn on_chunk(&mut self, chunk: ChunkStats) {
+        self.chunk_bytes += chunk.bytes;
+        let handles = self.handles();
+        handles.tokens.increment(chunk.tokens);
+        handles.bytes.increment(chunk.bytes);
+        if let Some(gap) = chunk.gap {
+            handles.chunk_interval.record(gap.as_secs_f64());
+        }
+    }
+
+    fn on_heartbeat(&mut self) {
+        self.handles().heartbeats.increment(1);
+    }
+
+    fn on_end(&mut self, summary: &StreamSummary) {
+        let started = self.handles.is_some();
+        let chunk_bytes = self.chunk_bytes;
+        let handles = self.handles();
+        // Heartbeats, the error event and the end marker.
+        handles
+            .bytes
+            .increment(summary.bytes.saturating_sub(chunk_bytes));
+        if started {
+            handles.active.decrement(1.0);
+        }
+        let mut labels = self.labels.clone();
+        labels.push(Label::from_static_parts(
+            "outcome",
+            summary.outcome.as_str(),
+        ));
+        metrics::counter!(STREAMS, labels.iter()).increment(1);
+        metrics::histogram!(DURATION, self.labels.iter()).record(summary.duration.as_secs_f64());
+    }
+}
+
+impl fmt::Debug for MetricsObserver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MetricsObserver")
+            .field("labels", &self.labels)
+            .finish_non_exhaustive()
+    }
+}

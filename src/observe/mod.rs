@@ -1,0 +1,197 @@
+//! Per-stream observation: the [`Observer`] hooks, the [`StreamSummary`] each
+//! stream ends with, and the completion hook.
+//!
+//! Observers are attached with [`Builder::observe`](crate::Builder::observe)
+//! and [`Builder::on_complete`](crate::Builder::on_complete). They are
+//! generic, never boxed, and run on the stream's own polls; with no observer
+//! nothing is counted and the clock is never read. Every stream ends exactly
+//! once, whatever happens: a normal end, an upstream error, a caught panic,
+//! a timeout, or the consumer dropping the stream (also before its first
+//! poll).
+
+use std::fmt;
+use std::time::Duration;
+
+mod complete;
+#[cfg(feature = "metrics")]
+mod metrics;
+#[cfg(feature = "tracing")]
+mod tracing;
+
+#[cfg(feature = "metrics")]
+pub use self::metrics::MetricsObserver;
+#[cfg(feature = "tracing")]
+pub use self::tracing::TracingObserver;
+#[cfg(feature = "tokio")]
+pub use complete::TokioExecutor;
+pub use complete::{Executor, Inline, OnComplete};
+
+/// How a stream ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Outcome {
+    /// The token stream ended normally and every frame was handed on.
+    Completed,
+    /// The token stream failed or panicked; an error event was sent.
+    Failed,
+    /// A timeout passed; an error event was sent.
+    TimedOut,
+    /// The consumer dropped the stream before its end (the client went
+    /// away); the token stream was dropped with it.
+    Cancelled,
+}
+
+impl Outcome {
+    /// The outcome as a lower-case label: `completed`, `failed`,
+    /// `timed_out` or `cancelled`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Outcome::Completed => "completed",
+            Outcome::Failed => "failed",
+            Outcome::TimedOut => "timed_out",
+            Outcome::Cancelled => "cancelled",
+        }
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One flushed chunk of tokens, as an observer sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ChunkStats {
+    /// Tokens in the chunk.
+    pub tokens: u64,
+    /// Bytes of the encoded frame.
+    pub bytes: u64,
+    /// Time since the previous chunk; `None` for the first one, or when no
+    /// observer needs the clock.
+    pub gap: Option<Duration>,
+}
+
+/// What a stream did, handed to [`Observer::on_end`] exactly once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StreamSummary {
+    /// How it ended.
+    pub outcome: Outcome,
+    /// Time from the first poll to the first token; `None` if no token went
+    /// out.
+    pub ttft: Option<Duration>,
+    /// Time from the first poll to the end (zero if never polled).
+    pub duration: Duration,
+    /// Tokens sent.
+    pub tokens: u64,
+    /// Chunks of tokens sent.
+    pub chunks: u64,
+    /// Bytes of every frame sent: chunks, heartbeats, the error event and
+    /// the end marker.
+    pub bytes: u64,
+    /// Heartbeats sent.
+    pub heartbeats: u64,
+    /// The error's message, for [`Outcome::Failed`] and
+    /// [`Outcome::TimedOut`].
+    pub error: Option<String>,
+    /// The full text sent, when asked for with
+    /// [`Builder::on_complete_with_text`](crate::Builder::on_complete_with_text).
+    pub text: Option<String>,
+}
+
+/// Hooks called as a stream runs; every method does nothing by default.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use llm_sse::observe::{ChunkStats, Observer, StreamSummary};
+///
+/// #[derive(Default)]
+/// struct SlowChunks(u32);
+///
+/// impl Observer for SlowChunks {
+///     fn on_chunk(&mut self, chunk: ChunkStats) {
+///         if chunk.gap > Some(Duration::from_secs(1)) {
+///             self.0 += 1;
+///         }
+///     }
+///
+///     fn on_end(&mut self, summary: &StreamSummary) {
+///         println!("{} after {:?}, {} slow chunks", summary.outcome, summary.duration, self.0);
+///     }
+/// }
+/// ```
+pub trait Observer {
+    /// Whether the observer needs times (time to first token, gaps,
+    /// duration). When no attached observer does, the clock is never read.
+    const TIMED: bool = true;
+
+    /// The stream was polled for the first time.
+    fn on_start(&mut self) {}
+
+    /// The first token went out, `ttft` after the first poll.
+    fn on_first_token(&mut self, ttft: Duration) {
+        let _ = ttft;
+    }
+
+    /// A chunk of tokens went out.
+    fn on_chunk(&mut self, chunk: ChunkStats) {
+        let _ = chunk;
+    }
+
+    /// A heartbeat went out.
+    fn on_heartbeat(&mut self) {}
+
+    /// The stream failed or timed out; its error event went out.
+    fn on_error(&mut self, outcome: Outcome, message: &str) {
+        let _ = (outcome, message);
+    }
+
+    /// The stream ended; called exactly once, last.
+    fn on_end(&mut self, summary: &StreamSummary) {
+        let _ = summary;
+    }
+}
+
+/// No observation at all: nothing is counted, the clock is never read.
+impl Observer for () {
+    const TIMED: bool = false;
+}
+
+/// Both observers, in order.
+impl<A: Observer, B: Observer> Observer for (A, B) {
+    const TIMED: bool = A::TIMED || B::TIMED;
+
+    fn on_start(&mut self) {
+        self.0.on_start();
+        self.1.on_start();
+    }
+
+    fn on_first_token(&mut self, ttft: Duration) {
+        self.0.on_first_token(ttft);
+        self.1.on_first_token(ttft);
+    }
+
+    fn on_chunk(&mut self, chunk: ChunkStats) {
+        self.0.on_chunk(chunk);
+        self.1.on_chunk(chunk);
+    }
+
+    fn on_heartbeat(&mut self) {
+        self.0.on_heartbeat();
+        self.1.on_heartbeat();
+    }
+
+    fn on_error(&mut self, outcome: Outcome, message: &str) {
+        self.0.on_error(outcome, message);
+        self.1.on_error(outcome, message);
+    }
+
+    fn on_end(&mut self, summary: &StreamSummary) {
+        self.0.on_end(summary);
+        self.1.on_end(summary);
+    }
+}

@@ -1,0 +1,122 @@
+//! The `metrics` observer records the documented names, labels and values.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use common::{at, scripted, Step};
+use futures_util::{FutureExt, StreamExt};
+use llm_sse::adapters::Batch;
+use llm_sse::observe::MetricsObserver;
+use llm_sse::SseStream;
+use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+
+/// Metric name plus sorted labels → value.
+fn snapshot(recorder: &DebuggingRecorder) -> BTreeMap<String, DebugValue> {
+    recorder
+        .snapshotter()
+        .snapshot()
+        .into_vec()
+        .into_iter()
+        .map(|(key, _, _, value)| {
+            let key = key.key();
+            let mut labels: Vec<String> = key
+                .labels()
+                .map(|l| format!("{}={}", l.key(), l.value()))
+                .collect();
+            labels.sort();
+            (format!("{}{{{}}}", key.name(), labels.join(",")), value)
+        })
+        .collect()
+}
+
+fn seconds(values: &[f64]) -> DebugValue {
+    DebugValue::Histogram(values.iter().map(|v| (*v).into()).collect())
+}
+
+#[tokio::test(start_paused = true)]
+async fn records_the_documented_metrics() {
+    let recorder = DebuggingRecorder::new();
+    let steps = vec![
+        at(100, "a"),
+        at(110, "b"),
+        at(120, "c"),
+        at(1300, "d"),
+        Step::FailAt(1400, "boom"),
+    ];
+    let mut body = SseStream::builder(scripted(steps, None))
+        .batch(Batch::tokens(2).max_delay(Duration::from_millis(50)))
+        .heartbeat(Duration::from_secs(1))
+        .observe(MetricsObserver::new().label("route", "chat"))
+        .build();
+    let mut frames = Vec::new();
+    loop {
+        // Each poll runs with the recorder installed; the tokens' timers
+        // advance in between.
+        let next = metrics::with_local_recorder(&recorder, || body.next().now_or_never());
+        match next {
+            Some(Some(frame)) => frames.push(frame),
+            Some(None) => break,
+            None => tokio::time::sleep(Duration::from_millis(1)).await,
+        }
+    }
+    let wire: u64 = frames.iter().map(|f| f.len() as u64).sum();
+    let got = snapshot(&recorder);
+    let label = "{route=chat}";
+    // "a" at 100; "bc" at 120; heartbeat at 1120; "d" at 1300; error at 1400.
+    assert_eq!(
+        got[&format!("llm_sse_ttft_seconds{label}")],
+        seconds(&[0.1])
+    );
+    assert_eq!(
+        got[&format!("llm_sse_chunk_interval_seconds{label}")],
+        seconds(&[0.02, 1.18])
+    );
+    assert_eq!(
+        got[&format!("llm_sse_stream_duration_seconds{label}")],
+        seconds(&[1.4])
+    );
+    assert_eq!(
+        got[&format!("llm_sse_tokens_total{label}")],
+        DebugValue::Counter(4)
+    );
+    assert_eq!(
+        got[&format!("llm_sse_bytes_total{label}")],
+        DebugValue::Counter(wire)
+    );
+    assert_eq!(
+        got[&format!("llm_sse_heartbeats_total{label}")],
+        DebugValue::Counter(1)
+    );
+    assert_eq!(
+        got["llm_sse_streams_total{outcome=failed,route=chat}"],
+        DebugValue::Counter(1)
+    );
+    assert_eq!(
+        got[&format!("llm_sse_active_streams{label}")],
+        DebugValue::Gauge(0.0.into())
+    );
+}
+
+#[test]
+fn a_stream_dropped_unpolled_counts_as_cancelled_without_touching_the_gauge() {
+    let recorder = DebuggingRecorder::new();
+    metrics::with_local_recorder(&recorder, || {
+        let tokens = futures_util::stream::iter(["a"]).map(Ok::<_, std::io::Error>);
+        drop(
+            SseStream::builder(tokens)
+                .observe(MetricsObserver::new())
+                .build(),
+        );
+    });
+    let got = snapshot(&recorder);
+    assert_eq!(
+        got["llm_sse_streams_total{outcome=cancelled}"],
+        DebugValue::Counter(1)
+    );
+    assert_eq!(
+        got["llm_sse_active_streams{}"],
+        DebugValue::Gauge(0.0.into())
+    );
+}

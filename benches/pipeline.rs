@@ -6,10 +6,13 @@
 //! - `axum_sse`: `String` tokens → one `sse::Event` per token →
 //!   `Sse::keep_alive(KeepAlive::default())`, drained as the response body.
 //!
-//! Run with `cargo bench --bench pipeline --features tokio`.
+//! - `llm_sse_metrics`: the same with the `metrics` observer recording into
+//!   a Prometheus recorder, against `llm_sse` for the observer's overhead.
+//!
+//! Run with `cargo bench --bench pipeline --features tokio,metrics`.
 
 use std::convert::Infallible;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::response::sse::{Event as AxumEvent, KeepAlive, Sse};
 use axum::response::IntoResponse;
@@ -18,9 +21,12 @@ use divan::counter::ItemsCount;
 use divan::{black_box, Bencher};
 use futures_util::{stream, StreamExt};
 use llm_sse::adapters::Batch;
-use llm_sse::{SseStream, TokenStreamExt};
+use llm_sse::observe::MetricsObserver;
+use llm_sse::{Builder, Timer, TokenStreamExt, TokioSleep, TokioTimer};
 
 fn main() {
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    metrics::set_global_recorder(recorder).expect("no recorder installed yet");
     divan::main();
 }
 
@@ -38,6 +44,15 @@ fn runtime() -> tokio::runtime::Runtime {
 
 #[divan::bench]
 fn llm_sse(bencher: Bencher<'_, '_>) {
+    run_llm_sse(bencher, false);
+}
+
+#[divan::bench]
+fn llm_sse_metrics(bencher: Bencher<'_, '_>) {
+    run_llm_sse(bencher, true);
+}
+
+fn run_llm_sse(bencher: Bencher<'_, '_>, metrics: bool) {
     let rt = runtime();
     let tokens: Vec<Bytes> = (0..TOKENS)
         .map(|i| Bytes::from_static(WORDS[i % 8].as_bytes()))
@@ -48,17 +63,46 @@ fn llm_sse(bencher: Bencher<'_, '_>) {
         .bench_local_values(|tokens| {
             let tokens = stream::iter(tokens).map(Ok::<_, std::io::Error>);
             rt.block_on(async {
-                let mut body = SseStream::builder(tokens.utf8())
+                let builder = Builder::new(tokens.utf8(), ProductionTimer)
                     .batch(Batch::tokens(4))
-                    .heartbeat(Duration::from_secs(15))
-                    .build();
-                let mut bytes = 0;
-                while let Some(frame) = body.next().await {
-                    bytes += black_box(frame).len();
+                    .heartbeat(Duration::from_secs(15));
+                if metrics {
+                    let observer = MetricsObserver::new().label("route", "bench");
+                    drain(builder.observe(observer).build()).await
+                } else {
+                    drain(builder.build()).await
                 }
-                bytes
             })
         });
+}
+
+/// `TokioTimer` as it runs in production. The dev-dependency on tokio turns
+/// on its `test-util` feature for benches too, which routes
+/// `tokio::time::Instant::now` through the mockable clock (a lock per read);
+/// without `test-util` it is `std::time::Instant::now`, which this timer
+/// calls directly. Sleeps are tokio's, as in `TokioTimer`.
+#[derive(Clone, Copy, Debug)]
+struct ProductionTimer;
+
+impl Timer for ProductionTimer {
+    type Sleep = TokioSleep;
+
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+
+    fn sleep_until(&self, deadline: Instant) -> TokioSleep {
+        TokioTimer.sleep_until(deadline)
+    }
+}
+
+async fn drain(body: impl futures_util::Stream<Item = Bytes>) -> usize {
+    let mut body = std::pin::pin!(body);
+    let mut bytes = 0;
+    while let Some(frame) = body.next().await {
+        bytes += black_box(frame).len();
+    }
+    bytes
 }
 
 #[divan::bench]

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use metrics::{Counter, Gauge, Histogram, Label, SharedString, Unit};
+use metrics::{Gauge, Histogram, Label, SharedString, Unit};
 
 use super::{ChunkStats, Observer, StreamSummary};
 
@@ -30,7 +30,10 @@ const ACTIVE: &str = "llm_sse_active_streams";
 /// | `llm_sse_streams_total` | counter | | ended streams, label `outcome`: `completed`, `failed`, `cancelled`, `timed_out` |
 /// | `llm_sse_active_streams` | gauge | | streams started and not yet ended |
 ///
-/// Every metric carries the labels given with [`label`](Self::label).
+/// Every metric carries the labels given with [`label`](Self::label). The
+/// counters are added to when each stream ends (from its summary), so a
+/// chunk costs one histogram record and nothing else; the gauge moves when a
+/// stream starts and ends.
 /// Histogram buckets are the exporter's business; the ones suited to LLM
 /// streams are [`TTFT_BUCKETS`](Self::TTFT_BUCKETS),
 /// [`CHUNK_INTERVAL_BUCKETS`](Self::CHUNK_INTERVAL_BUCKETS) and
@@ -57,16 +60,12 @@ const ACTIVE: &str = "llm_sse_active_streams";
 pub struct MetricsObserver {
     labels: Vec<Label>,
     handles: Option<Handles>,
-    chunk_bytes: u64,
 }
 
 #[derive(Clone)]
 struct Handles {
     ttft: Histogram,
     chunk_interval: Histogram,
-    tokens: Counter,
-    bytes: Counter,
-    heartbeats: Counter,
     active: Gauge,
 }
 
@@ -126,9 +125,6 @@ impl MetricsObserver {
         self.handles.get_or_insert_with(|| Handles {
             ttft: metrics::histogram!(TTFT, labels.iter()),
             chunk_interval: metrics::histogram!(CHUNK_INTERVAL, labels.iter()),
-            tokens: metrics::counter!(TOKENS, labels.iter()),
-            bytes: metrics::counter!(BYTES, labels.iter()),
-            heartbeats: metrics::counter!(HEARTBEATS, labels.iter()),
             active: metrics::gauge!(ACTIVE, labels.iter()),
         })
     }
@@ -144,37 +140,26 @@ impl Observer for MetricsObserver {
     }
 
     fn on_chunk(&mut self, chunk: ChunkStats) {
-        self.chunk_bytes += chunk.bytes;
-        let handles = self.handles();
-        handles.tokens.increment(chunk.tokens);
-        handles.bytes.increment(chunk.bytes);
         if let Some(gap) = chunk.gap {
-            handles.chunk_interval.record(gap.as_secs_f64());
+            self.handles().chunk_interval.record(gap.as_secs_f64());
         }
-    }
-
-    fn on_heartbeat(&mut self) {
-        self.handles().heartbeats.increment(1);
     }
 
     fn on_end(&mut self, summary: &StreamSummary) {
-        let started = self.handles.is_some();
-        let chunk_bytes = self.chunk_bytes;
-        let handles = self.handles();
-        // Heartbeats, the error event and the end marker.
-        handles
-            .bytes
-            .increment(summary.bytes.saturating_sub(chunk_bytes));
-        if started {
+        if let Some(handles) = &self.handles {
             handles.active.decrement(1.0);
         }
-        let mut labels = self.labels.clone();
-        labels.push(Label::from_static_parts(
+        let labels = &self.labels;
+        metrics::counter!(TOKENS, labels.iter()).increment(summary.tokens);
+        metrics::counter!(BYTES, labels.iter()).increment(summary.bytes);
+        metrics::counter!(HEARTBEATS, labels.iter()).increment(summary.heartbeats);
+        metrics::histogram!(DURATION, labels.iter()).record(summary.duration.as_secs_f64());
+        let mut with_outcome = labels.clone();
+        with_outcome.push(Label::from_static_parts(
             "outcome",
             summary.outcome.as_str(),
         ));
-        metrics::counter!(STREAMS, labels.iter()).increment(1);
-        metrics::histogram!(DURATION, self.labels.iter()).record(summary.duration.as_secs_f64());
+        metrics::counter!(STREAMS, with_outcome).increment(1);
     }
 }
 

@@ -16,11 +16,13 @@ use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Metadata, Subscriber};
 
+type Fieldset = BTreeMap<String, String>;
+
 /// Records span names, span fields and event fields.
 #[derive(Clone, Default)]
 struct Capture {
     next_id: Arc<AtomicU64>,
-    spans: Arc<Mutex<Vec<(String, BTreeMap<String, String>)>>>,
+    spans: Arc<Mutex<Vec<(String, Fieldset)>>>,
     events: Arc<Mutex<Vec<BTreeMap<String, String>>>>,
 }
 

@@ -62,6 +62,14 @@
 //! Adapters that need time take a [`Timer`]; the core needs no runtime, and
 //! the `tokio` feature provides [`TokioTimer`].
 //!
+//! # Observation
+//!
+//! [`observe::Observer`] hooks see every stream start, send its first token,
+//! flush chunks and heartbeats, fail, and end exactly once with a
+//! [`observe::StreamSummary`], whatever the outcome, the client going away
+//! included. [`Builder::on_complete`] hands the summary to a callback off the
+//! response path.
+//!
 //! # Decoding
 //!
 //! [`decode::Decoder`] is an incremental parser that follows the WHATWG
@@ -75,6 +83,9 @@
 //! - `tokio`: [`TokioTimer`] and [`SseStream::builder`].
 //! - `json`: `Event::json`, JSON payloads through serde that round-trip any
 //!   text exactly.
+//! - `metrics`: `observe::MetricsObserver`, stream metrics through the
+//!   `metrics` facade (Prometheus and others).
+//! - `tracing`: `observe::TracingObserver`, one span per stream.
 //! - `full`: every feature above.
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]

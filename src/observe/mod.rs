@@ -97,7 +97,7 @@ pub struct StreamSummary {
     /// [`Outcome::TimedOut`].
     pub error: Option<String>,
     /// The full text sent, when asked for with
-    /// [`Builder::on_complete_with_text`](crate::Builder::on_complete_with_text).
+    /// [`Builder::capture_text`](crate::Builder::capture_text).
     pub text: Option<String>,
 }
 

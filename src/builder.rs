@@ -85,6 +85,8 @@ struct Stats {
     outcome: Option<Outcome>,
     error: Option<String>,
     ended: bool,
+    // The client went away and the stream runs on in the background.
+    disconnected: bool,
 }
 
 impl Stats {
@@ -100,6 +102,10 @@ impl Stats {
         observer: &mut O,
     ) {
         self.ended = true;
+        let outcome = match outcome {
+            Outcome::Completed if self.disconnected => Outcome::CompletedAfterDisconnect,
+            outcome => outcome,
+        };
         let duration = match (self.started, Self::now::<T, O>(timer)) {
             (Some(start), Some(now)) => now.saturating_duration_since(start),
             _ => Duration::ZERO,
@@ -400,6 +406,14 @@ impl<S: TokenStream, T: Timer, F, O: Observer> Builder<S, T, F, O> {
             observer: self.observer,
             stats: Stats::default(),
         }
+    }
+}
+
+impl<S: TokenStream, T: Timer, F, O: Observer> SseStream<S, T, F, O> {
+    /// Notes that the client went away while the stream runs on.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn mark_disconnected(self: Pin<&mut Self>) {
+        self.project().stats.disconnected = true;
     }
 }
 

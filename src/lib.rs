@@ -91,7 +91,13 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(feature = "actix-web")]
+mod actix;
+#[cfg(feature = "axum")]
+mod axum;
 mod builder;
+#[cfg(feature = "tokio")]
+mod detached;
 mod encode;
 mod error;
 mod event;
@@ -101,10 +107,15 @@ mod timer;
 mod token;
 
 pub mod adapters;
+#[cfg(feature = "http-body")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http-body")))]
+pub mod body;
 pub mod decode;
 pub mod observe;
 
 pub use builder::{Builder, SseStream, DEFAULT_HEARTBEAT};
+#[cfg(feature = "tokio")]
+pub use detached::Detached;
 pub use error::{Error, Panicked, TimedOut, TimeoutKind};
 pub use event::{Event, EventBuilder, EventError};
 pub use timer::{Sleep, Timer};

@@ -39,17 +39,21 @@ pub enum Outcome {
     /// The consumer dropped the stream before its end (the client went
     /// away); the token stream was dropped with it.
     Cancelled,
+    /// The client went away, and the stream ran on in the background to a
+    /// normal end ([`SseStream::finish_on_disconnect`](crate::SseStream::finish_on_disconnect)).
+    CompletedAfterDisconnect,
 }
 
 impl Outcome {
     /// The outcome as a lower-case label: `completed`, `failed`,
-    /// `timed_out` or `cancelled`.
+    /// `timed_out`, `cancelled` or `completed_after_disconnect`.
     pub fn as_str(&self) -> &'static str {
         match self {
             Outcome::Completed => "completed",
             Outcome::Failed => "failed",
             Outcome::TimedOut => "timed_out",
             Outcome::Cancelled => "cancelled",
+            Outcome::CompletedAfterDisconnect => "completed_after_disconnect",
         }
     }
 }

@@ -70,6 +70,64 @@
 //! included. [`Builder::on_complete`] hands the summary to a callback off the
 //! response path.
 //!
+//! # Serving it
+//!
+//! With the `axum` feature an [`SseStream`] is an `IntoResponse`; with
+//! `actix-web` it is a `Responder`; with `http-body`,
+//! [`body::response`] makes an `http::Response` for any hyper-based stack.
+//! Each sets `content-type: text/event-stream`,
+//! `cache-control: no-cache, no-transform` and `x-accel-buffering: no`.
+//!
+//! ```
+//! # #[cfg(feature = "axum")]
+//! # mod handler {
+//! use std::time::Duration;
+//! use futures_util::{stream, StreamExt};
+//! use llm_sse::adapters::Batch;
+//! use llm_sse::SseStream;
+//!
+//! async fn chat() -> impl axum_core::response::IntoResponse {
+//!     let tokens = stream::iter(["Hi", " there"]).map(Ok::<_, std::io::Error>);
+//!     SseStream::builder(tokens)
+//!         .batch(Batch::tokens(4).max_delay(Duration::from_millis(50)))
+//!         .build()
+//! }
+//! # }
+//! ```
+//!
+//! **When the client goes away**, the response body is dropped, and with it
+//! the token stream: the model stops at once and the outcome is
+//! `cancelled`. [`SseStream::finish_on_disconnect`] instead runs the stream
+//! to its end in the background, so usage, billing and completion logs see
+//! the whole answer.
+//!
+//! **A client that stops reading** stops the stream: the body is polled
+//! only when the socket takes more bytes, so the token stream is pulled no
+//! further than the socket buffers allow, and memory stays flat. While the
+//! socket is stalled nothing is produced, heartbeats included; when it
+//! drains, at most one heartbeat is due, and a timeout whose time passed
+//! meanwhile fires on that poll unless a token is ready.
+//!
+//! **Behind nginx**, `x-accel-buffering: no` turns proxy buffering off for
+//! these responses only; also set `proxy_http_version 1.1;`,
+//! `proxy_set_header Connection "";` (keep-alive to the upstream) and a
+//! `proxy_read_timeout` longer than the heartbeat interval (nginx's default
+//! is 60 s; the default heartbeat is 15 s). Don't add `text/event-stream`
+//! to `gzip_types`.
+//!
+//! **Over HTTP/2** each frame is a DATA frame and no `connection` header is
+//! sent. Some HTTP/2 reverse proxies hold the response headers until the
+//! first DATA frame; [`Builder::initial_comment`] sends a comment at once.
+//!
+//! **Compression** holds frames back until it has enough bytes; see
+//! [`body`] for which middlewares skip `text/event-stream`.
+//!
+//! **Set `TCP_NODELAY`** on accepted sockets (for axum 0.8:
+//! `listener.tap_io(|tcp| { let _ = tcp.set_nodelay(true); })` with
+//! `axum::serve::ListenerExt`): SSE writes are small, and with Nagle's
+//! algorithm on, a frame can wait for the previous one's ACK (up to 40 ms
+//! with delayed ACKs).
+//!
 //! # Decoding
 //!
 //! [`decode::Decoder`] is an incremental parser that follows the WHATWG
@@ -86,6 +144,10 @@
 //! - `metrics`: `observe::MetricsObserver`, stream metrics through the
 //!   `metrics` facade (Prometheus and others).
 //! - `tracing`: `observe::TracingObserver`, one span per stream.
+//! - `http-body`: [`body::SseBody`], an `http_body::Body`, and
+//!   [`body::response`].
+//! - `axum`: `IntoResponse` for [`SseStream`] and [`Detached`] (axum 0.8).
+//! - `actix-web`: `Responder` for [`SseStream`] and [`Detached`] (actix-web 4).
 //! - `full`: every feature above.
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]

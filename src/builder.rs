@@ -459,9 +459,8 @@ where
         let frames = heartbeat.get_ref();
         match frames.last() {
             Last::Chunk => {
-                let tokens_out = frames.get_ref().map_or(stats.tokens, |b| b.tokens_out());
-                let tokens = tokens_out - stats.tokens;
-                stats.tokens = tokens_out;
+                let tokens = frames.tokens() - stats.tokens;
+                stats.tokens = frames.tokens();
                 stats.chunks += 1;
                 let now = Stats::now::<T, O>(this.timer);
                 if stats.chunks == 1 {

@@ -148,6 +148,8 @@
 //!   [`body::response`].
 //! - `axum`: `IntoResponse` for [`SseStream`] and [`Detached`] (axum 0.8).
 //! - `actix-web`: `Responder` for [`SseStream`] and [`Detached`] (actix-web 4).
+//! - `openai`: [`openai::ChatCompletionChunks`], the OpenAI Chat
+//!   Completions streaming format.
 //! - `full`: every feature above.
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
@@ -174,6 +176,9 @@ pub mod adapters;
 pub mod body;
 pub mod decode;
 pub mod observe;
+#[cfg(feature = "openai")]
+#[cfg_attr(docsrs, doc(cfg(feature = "openai")))]
+pub mod openai;
 
 pub use builder::{Builder, SseStream, DEFAULT_HEARTBEAT};
 #[cfg(feature = "tokio")]

@@ -7,7 +7,7 @@ use bytes::Bytes;
 use futures_core::Stream;
 
 use crate::adapters::{
-    Batch, Batched, CatchPanic, Format, Frames, Heartbeat, Timeout, Timeouts, Utf8,
+    Batch, Batched, CatchPanic, ChunkText, Format, Frames, Heartbeat, Timeout, Timeouts, Utf8,
 };
 use crate::error::{Panicked, TimedOut};
 use crate::timer::Timer;
@@ -155,7 +155,7 @@ pub trait TokenStreamExt: TokenStream + Sized {
     fn frames<F, E>(self, format: F) -> Frames<Self, F, E>
     where
         Self: TokenStream<Error = Error<E>>,
-        Self::Token: AsRef<str>,
+        Self::Token: ChunkText,
         F: Format,
         E: Display,
     {

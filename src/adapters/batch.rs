@@ -174,8 +174,6 @@ pin_project! {
         flush_at: Option<Instant>,
         // Whether a chunk went out yet: the first token never waits.
         started: bool,
-        // Tokens in every chunk yielded so far, for observers.
-        tokens_out: u64,
         // When the upstream last left us with nothing to send.
         idle_since: Option<Instant>,
         upstream_done: bool,
@@ -193,7 +191,6 @@ impl<S: Stream, T: Timer> Batched<S, T> {
             carry: None,
             deadline: Deadline::new(timer),
             started: false,
-            tokens_out: 0,
             idle_since: None,
             upstream_done: false,
         }
@@ -217,11 +214,6 @@ impl<S: Stream, T: Timer> Batched<S, T> {
     /// The upstream stream; tokens waiting in a chunk are dropped.
     pub fn into_inner(self) -> S {
         self.stream
-    }
-
-    /// Tokens in every chunk yielded so far.
-    pub(crate) fn tokens_out(&self) -> u64 {
-        self.tokens_out
     }
 }
 
@@ -263,7 +255,6 @@ where
                             || text.len() >= policy.max_bytes
                         {
                             *this.started = true;
-                            *this.tokens_out += 1;
                             return Poll::Ready(Some(Ok(Chunk::new(token, 1))));
                         }
                         *this.flush_at = now.map(|now| now + policy.max_delay);
@@ -274,7 +265,6 @@ where
                             this.pending,
                             this.pending_tokens,
                             this.deadline,
-                            this.tokens_out,
                         ))));
                     }
                     this.pending.push_str(text);
@@ -286,7 +276,6 @@ where
                             this.pending,
                             this.pending_tokens,
                             this.deadline,
-                            this.tokens_out,
                         ))));
                     }
                 }
@@ -299,7 +288,6 @@ where
                         this.pending,
                         this.pending_tokens,
                         this.deadline,
-                        this.tokens_out,
                     ))));
                 }
                 Poll::Ready(None) => {
@@ -311,7 +299,6 @@ where
                         this.pending,
                         this.pending_tokens,
                         this.deadline,
-                        this.tokens_out,
                     ))));
                 }
                 Poll::Pending => {
@@ -334,7 +321,6 @@ where
                         this.pending,
                         this.pending_tokens,
                         this.deadline,
-                        this.tokens_out,
                     ))));
                 }
             }
@@ -359,10 +345,8 @@ fn flush<T: Timer>(
     pending: &mut String,
     pending_tokens: &mut usize,
     deadline: &mut Deadline<T>,
-    tokens_out: &mut u64,
 ) -> Chunk {
     deadline.disarm();
-    *tokens_out += *pending_tokens as u64;
     Chunk {
         text: mem::take(pending),
         tokens: mem::take(pending_tokens),

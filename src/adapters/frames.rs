@@ -9,7 +9,9 @@ use bytes::{BufMut, Bytes, BytesMut};
 use futures_core::{FusedStream, Stream};
 use pin_project_lite::pin_project;
 
-use super::Slot;
+use std::borrow::Cow;
+
+use super::{Chunk, Slot, Utf8Bytes};
 use crate::encode;
 use crate::observe::Outcome;
 use crate::{Error, Event};
@@ -31,11 +33,39 @@ pub trait Format {
     }
 
     /// Appends frames that go after the last chunk of a stream that
-    /// completed normally, before the end marker. Default: none.
-    fn write_end(&mut self, buf: &mut BytesMut) {
-        let _ = buf;
+    /// completed normally, before the end marker; `tokens` is how many
+    /// tokens the stream sent. Default: none.
+    fn write_end(&mut self, tokens: u64, buf: &mut BytesMut) {
+        let _ = (tokens, buf);
+    }
+
+    /// The event that reports `error` and ends the stream, unless the
+    /// builder was given its own with `on_error`. Default: `event: error`
+    /// with data `{"error":{"message":"...","type":"..."}}`.
+    fn error_event<E: fmt::Display>(&mut self, error: &Error<E>) -> Event {
+        default_error_event(error)
     }
 }
+
+/// Text that knows how many tokens it holds, so [`Frames`] can count them:
+/// a [`Chunk`] knows, any other text is one token.
+pub trait ChunkText: AsRef<str> {
+    /// How many tokens the text holds. Default: 1.
+    fn tokens(&self) -> usize {
+        1
+    }
+}
+
+impl ChunkText for Chunk {
+    fn tokens(&self) -> usize {
+        Chunk::tokens(self)
+    }
+}
+
+impl ChunkText for String {}
+impl ChunkText for &str {}
+impl ChunkText for Cow<'_, str> {}
+impl ChunkText for Utf8Bytes {}
 
 /// Each chunk as plain `data:` lines: `data: Hello\n\n`.
 ///
@@ -77,9 +107,9 @@ pub(crate) enum ErrorFormatter<E> {
 }
 
 impl<E: fmt::Display> ErrorFormatter<E> {
-    fn event(&self, error: &Error<E>) -> Event {
+    fn event<F: Format>(&self, format: &mut F, error: &Error<E>) -> Event {
         match self {
-            ErrorFormatter::Default => default_error_event(error),
+            ErrorFormatter::Default => format.error_event(error),
             ErrorFormatter::Custom(on_error) => on_error(error),
         }
     }
@@ -88,7 +118,7 @@ impl<E: fmt::Display> ErrorFormatter<E> {
 /// The default error event: `event: error` with data
 /// `{"error":{"message":"...","type":"..."}}`, the shape OpenAI-style clients
 /// read.
-fn default_error_event<E: fmt::Display>(error: &Error<E>) -> Event {
+pub(crate) fn default_error_event<E: fmt::Display>(error: &Error<E>) -> Event {
     let mut buf = BytesMut::with_capacity(64);
     buf.put_slice(b"{\"error\":{\"message\":");
     encode::write_json_string(&mut buf, &error.to_string());
@@ -123,6 +153,8 @@ pin_project! {
         ended: bool,
         // What the last frame was, for observers.
         last: Last,
+        // Tokens in every chunk sent so far.
+        tokens: u64,
         // The text of every chunk, when an observer asked for it.
         transcript: Option<String>,
     }
@@ -148,6 +180,7 @@ impl<S, F, E: fmt::Display> Frames<S, F, E> {
             started: false,
             ended: false,
             last: Last::Nothing,
+            tokens: 0,
             transcript: None,
         }
     }
@@ -187,6 +220,11 @@ impl<S, F, E> Frames<S, F, E> {
         &self.last
     }
 
+    /// Tokens in every chunk sent so far.
+    pub(crate) fn tokens(&self) -> u64 {
+        self.tokens
+    }
+
     pub(crate) fn take_transcript(self: Pin<&mut Self>) -> Option<String> {
         self.project().transcript.take()
     }
@@ -216,7 +254,7 @@ impl<S, F, E> Frames<S, F, E> {
 impl<S, C, F, E> Stream for Frames<S, F, E>
 where
     S: Stream<Item = Result<C, Error<E>>>,
-    C: AsRef<str>,
+    C: ChunkText,
     F: Format,
     E: fmt::Display,
 {
@@ -234,6 +272,7 @@ where
                     this.format.write_start(this.buf);
                 }
                 this.format.write_chunk(chunk.as_ref(), this.buf);
+                *this.tokens += chunk.tokens() as u64;
                 if let Some(transcript) = this.transcript {
                     transcript.push_str(chunk.as_ref());
                 }
@@ -242,7 +281,7 @@ where
             Some(Err(error)) => {
                 *this.ended = true;
                 this.stream.drop_stream();
-                let event = this.on_error.event(&error);
+                let event = this.on_error.event(this.format, &error);
                 this.buf.reserve(event.encoded_len());
                 event.encode(this.buf);
                 let outcome = match error {
@@ -257,7 +296,7 @@ where
             None => {
                 *this.ended = true;
                 this.stream.drop_stream();
-                this.format.write_end(this.buf);
+                this.format.write_end(*this.tokens, this.buf);
                 if let Some(done) = this.done.as_ref() {
                     this.buf.put_slice(done);
                 }
@@ -282,7 +321,7 @@ where
 impl<S, C, F, E> FusedStream for Frames<S, F, E>
 where
     S: Stream<Item = Result<C, Error<E>>>,
-    C: AsRef<str>,
+    C: ChunkText,
     F: Format,
     E: fmt::Display,
 {

@@ -24,7 +24,7 @@ mod utf8;
 
 pub use batch::{Batch, Batched, Chunk};
 pub use catch_panic::CatchPanic;
-pub use frames::{Format, Frames, JsonDelta, Text};
+pub use frames::{ChunkText, Format, Frames, JsonDelta, Text};
 pub use heartbeat::Heartbeat;
 pub use timeout::{Timeout, Timeouts};
 pub use utf8::{Utf8, Utf8Bytes};

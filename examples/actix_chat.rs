@@ -1,0 +1,111 @@
+//! A chatbot back-end on actix-web that streams a mock model's tokens as
+//! SSE; the same HTTP contract as `axum_chat`.
+//!
+//! Run with
+//!
+//! ```sh
+//! cargo run --example actix_chat --features full
+//! ```
+//!
+//! then open <http://127.0.0.1:3000/>, or:
+//!
+//! ```sh
+//! curl -N 'http://127.0.0.1:3000/chat?prompt=hi&tokens=5&batch=2'
+//! curl -N http://127.0.0.1:3000/v1/chat/completions -H 'content-type: application/json' \
+//!   -d '{"model":"echo","stream":true,"messages":[{"role":"user","content":"Hello!"}]}'
+//! curl http://127.0.0.1:3000/metrics
+//! ```
+//!
+//! `PORT` sets the port (default 3000).
+
+#![allow(clippy::print_stdout)] // a server announces where it listens
+
+use std::collections::HashMap;
+
+use actix_web::http::header::ContentType;
+use actix_web::web::{self, Bytes, Query};
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer};
+use llm_sse::observe::MetricsObserver;
+use llm_sse::{SseStream, TokenStreamExt};
+
+#[path = "shared/mod.rs"]
+mod shared;
+
+use shared::{BadRequest, Completion, Knobs};
+
+/// The chat back-end's routes.
+pub(crate) fn routes(config: &mut web::ServiceConfig) {
+    config
+        .route(
+            "/",
+            web::get().to(|| async {
+                HttpResponse::Ok()
+                    .content_type(ContentType::html())
+                    .body(shared::PAGE)
+            }),
+        )
+        .route("/chat", web::get().to(chat))
+        .route("/v1/chat/completions", web::post().to(completions))
+        .route(
+            "/metrics",
+            web::get().to(|| async {
+                HttpResponse::Ok()
+                    .content_type("text/plain; version=0.0.4")
+                    .body(shared::metrics().render())
+            }),
+        );
+}
+
+fn query_map(request: &HttpRequest) -> Result<HashMap<String, String>, BadRequest> {
+    Query::<HashMap<String, String>>::from_query(request.query_string())
+        .map(Query::into_inner)
+        .map_err(|err| BadRequest(format!("bad query string: {err}")))
+}
+
+/// `GET /chat?prompt=...`: the mock model's answer, ending with `[DONE]`.
+async fn chat(request: HttpRequest) -> HttpResponse {
+    let knobs = match query_map(&request).and_then(|q| Knobs::from_query(&q)) {
+        Ok(knobs) => knobs,
+        Err(BadRequest(message)) => return HttpResponse::BadRequest().body(message),
+    };
+    let tokens = knobs.model().utf8();
+    let stream = shared::configure_chat(SseStream::builder(tokens), &knobs).build();
+    actix_web::Responder::respond_to(stream, &request)
+}
+
+/// `POST /v1/chat/completions`: OpenAI-compatible, streaming or not.
+async fn completions(request: HttpRequest, body: Bytes) -> HttpResponse {
+    let completion = match query_map(&request).and_then(|q| Completion::parse(&body, &q)) {
+        Ok(completion) => completion,
+        Err(BadRequest(message)) => {
+            return HttpResponse::BadRequest()
+                .json(shared::error_body(&message, "invalid_request_error"));
+        }
+    };
+    if !completion.stream {
+        return match completion.complete().await {
+            Ok(body) => HttpResponse::Ok().json(body),
+            Err(err) => HttpResponse::InternalServerError()
+                .json(shared::error_body(&err.to_string(), "server_error")),
+        };
+    }
+    let knobs = &completion.knobs;
+    let stream = SseStream::builder(knobs.model().utf8())
+        .batch(knobs.batch_policy())
+        .heartbeat(knobs.heartbeat)
+        .format(completion.format())
+        .observe(MetricsObserver::new().label("route", "completions"))
+        .build();
+    actix_web::Responder::respond_to(stream, &request)
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let port = shared::listen_port()?;
+    actix_web::rt::System::new().block_on(async move {
+        shared::metrics();
+        let server = HttpServer::new(|| App::new().configure(routes)).bind(("127.0.0.1", port))?;
+        println!("listening on http://127.0.0.1:{}", server.addrs()[0].port());
+        server.run().await
+    })?;
+    Ok(())
+}

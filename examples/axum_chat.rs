@@ -1,0 +1,126 @@
+//! A chatbot back-end on axum that streams a mock model's tokens as SSE.
+//!
+//! Run with
+//!
+//! ```sh
+//! cargo run --example axum_chat --features full
+//! ```
+//!
+//! then open <http://127.0.0.1:3000/>, or:
+//!
+//! ```sh
+//! curl -N 'http://127.0.0.1:3000/chat?prompt=hi&tokens=5&batch=2'
+//! curl -N http://127.0.0.1:3000/v1/chat/completions -H 'content-type: application/json' \
+//!   -d '{"model":"echo","stream":true,"messages":[{"role":"user","content":"Hello!"}]}'
+//! curl http://127.0.0.1:3000/metrics
+//! ```
+//!
+//! `PORT` sets the port (default 3000). Serves HTTP/1.1 and HTTP/2 with
+//! prior knowledge (h2c), with `TCP_NODELAY` on every connection.
+
+#![allow(clippy::print_stdout)] // a server announces where it listens
+
+use std::collections::HashMap;
+
+use axum::body::Bytes;
+use axum::extract::{Query, RawQuery};
+use axum::http::{header, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::serve::ListenerExt;
+use axum::{Json, Router};
+use llm_sse::observe::MetricsObserver;
+use llm_sse::{SseStream, TokenStreamExt};
+
+#[path = "shared/mod.rs"]
+mod shared;
+
+use shared::{BadRequest, Completion, Knobs};
+
+/// The chat back-end's routes.
+pub(crate) fn router() -> Router {
+    let metrics = shared::metrics();
+    Router::new()
+        .route("/", get(|| async { Html(shared::PAGE) }))
+        .route("/chat", get(chat))
+        .route("/v1/chat/completions", post(completions))
+        .route(
+            "/metrics",
+            get(move || {
+                let metrics = metrics.clone();
+                async move {
+                    (
+                        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+                        metrics.render(),
+                    )
+                }
+            }),
+        )
+}
+
+fn query_map(query: Option<String>) -> Result<HashMap<String, String>, BadRequest> {
+    let query = query.unwrap_or_default();
+    Query::<HashMap<String, String>>::try_from_uri(
+        &format!("/?{query}")
+            .parse()
+            .map_err(|_| BadRequest("bad query".into()))?,
+    )
+    .map(|Query(map)| map)
+    .map_err(|err| BadRequest(format!("bad query string: {err}")))
+}
+
+/// `GET /chat?prompt=...`: the mock model's answer, ending with `[DONE]`.
+async fn chat(RawQuery(query): RawQuery) -> Response {
+    let knobs = match query_map(query).and_then(|q| Knobs::from_query(&q)) {
+        Ok(knobs) => knobs,
+        Err(BadRequest(message)) => return (StatusCode::BAD_REQUEST, message).into_response(),
+    };
+    let tokens = knobs.model().utf8();
+    shared::configure_chat(SseStream::builder(tokens), &knobs)
+        .build()
+        .into_response()
+}
+
+/// `POST /v1/chat/completions`: OpenAI-compatible, streaming or not.
+async fn completions(RawQuery(query): RawQuery, body: Bytes) -> Response {
+    let completion = match query_map(query).and_then(|q| Completion::parse(&body, &q)) {
+        Ok(completion) => completion,
+        Err(BadRequest(message)) => {
+            let body = shared::error_body(&message, "invalid_request_error");
+            return (StatusCode::BAD_REQUEST, Json(body)).into_response();
+        }
+    };
+    if !completion.stream {
+        return match completion.complete().await {
+            Ok(body) => Json(body).into_response(),
+            Err(err) => {
+                let body = shared::error_body(&err.to_string(), "server_error");
+                (StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response()
+            }
+        };
+    }
+    let knobs = &completion.knobs;
+    SseStream::builder(knobs.model().utf8())
+        .batch(knobs.batch_policy())
+        .heartbeat(knobs.heartbeat)
+        .format(completion.format())
+        .observe(MetricsObserver::new().label("route", "completions"))
+        .build()
+        .into_response()
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let port = shared::listen_port()?;
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    println!(
+        "listening on http://127.0.0.1:{}",
+        listener.local_addr()?.port()
+    );
+    let listener = listener.tap_io(|tcp| {
+        // Small SSE writes must not wait for the previous one's ACK.
+        let _ = tcp.set_nodelay(true);
+    });
+    axum::serve(listener, router()).await?;
+    Ok(())
+}

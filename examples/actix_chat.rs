@@ -29,7 +29,7 @@ use llm_sse::observe::MetricsObserver;
 use llm_sse::{SseStream, TokenStreamExt};
 
 #[path = "shared/mod.rs"]
-mod shared;
+pub(crate) mod shared;
 
 use shared::{BadRequest, Completion, Knobs};
 

@@ -26,10 +26,26 @@ pub(crate) struct SseClient {
 impl SseClient {
     /// Sends `GET path` and reads the response head.
     pub(crate) async fn get(addr: SocketAddr, path: &str) -> Self {
+        Self::request(addr, "GET", path, None).await
+    }
+
+    /// Sends `POST path` with a JSON body and reads the response head.
+    pub(crate) async fn post_json(addr: SocketAddr, path: &str, body: &str) -> Self {
+        Self::request(addr, "POST", path, Some(body)).await
+    }
+
+    async fn request(addr: SocketAddr, method: &str, path: &str, body: Option<&str>) -> Self {
         let mut socket = TcpStream::connect(addr).await.expect("connect");
         socket.set_nodelay(true).expect("nodelay");
-        let request =
-            format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\r\n");
+        let mut request =
+            format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n");
+        match body {
+            Some(body) => request.push_str(&format!(
+                "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            )),
+            None => request.push_str("\r\n"),
+        }
         socket.write_all(request.as_bytes()).await.expect("send");
         let mut client = Self {
             socket,
@@ -116,6 +132,24 @@ impl SseClient {
                 return None;
             }
         }
+    }
+
+    /// The whole body of a response with a `content-length` (or chunked).
+    pub(crate) async fn text(&mut self) -> String {
+        if let Some(length) = self
+            .header("content-length")
+            .and_then(|l| l.parse::<usize>().ok())
+        {
+            while self.raw.len() < length {
+                assert!(
+                    self.read_more().await,
+                    "body shorter than its content-length"
+                );
+            }
+            return String::from_utf8(self.raw[..length].to_vec()).expect("UTF-8 body");
+        }
+        while self.next().await.is_some() {}
+        String::from_utf8(self.body.clone()).expect("UTF-8 body")
     }
 
     /// The next event's data, skipping comments.

@@ -1,0 +1,284 @@
+//! The example servers' HTTP contract (DESIGN section 4), checked over real
+//! HTTP against a running server; both examples run these same checks.
+
+use std::net::SocketAddr;
+
+use llm_sse::decode::Frame;
+use serde_json::Value;
+
+use crate::common::http::SseClient;
+
+const MOCK_TEXT: &str = "Streaming tokens as server-sent events keeps the first token fast.";
+
+fn encode(text: &str) -> String {
+    let mut out = String::new();
+    for byte in text.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(byte as char)
+            }
+            _ => out.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    out
+}
+
+/// Reads a whole stream: the data of each event in order, `[DONE]` and
+/// error events included, and the comments seen.
+async fn read_all(client: &mut SseClient) -> (Vec<(Option<String>, String)>, usize) {
+    let mut events = Vec::new();
+    let mut comments = 0;
+    while let Some(frame) = client.next().await {
+        match frame {
+            Frame::Event(e) => events.push((
+                e.event().map(str::to_owned),
+                e.data().unwrap_or_default().to_owned(),
+            )),
+            Frame::Comment(_) => comments += 1,
+            _ => {}
+        }
+    }
+    assert!(client.ended, "the body ends cleanly");
+    (events, comments)
+}
+
+pub(crate) async fn chat_streams_mock_tokens_with_batching(addr: SocketAddr) {
+    let mut client = SseClient::get(addr, "/chat?prompt=hi&tokens=12&batch=4&delay_ms=0").await;
+    assert_eq!(client.status, 200);
+    assert_eq!(client.header("content-type"), Some("text/event-stream"));
+    assert_eq!(client.header("x-accel-buffering"), Some("no"));
+    let (events, _) = read_all(&mut client).await;
+    assert_eq!(events.last().unwrap().1, "[DONE]");
+    let chunks = &events[..events.len() - 1];
+    assert_eq!(chunks[0].1, "Streaming", "the first token goes alone");
+    let text: String = chunks.iter().map(|(_, d)| d.as_str()).collect();
+    assert_eq!(text, MOCK_TEXT);
+    assert!(
+        chunks.len() <= 4,
+        "12 ready tokens in batches of 4: {chunks:?}"
+    );
+}
+
+pub(crate) async fn echo_round_trips(addr: SocketAddr) {
+    // Text mode: exact for text without CR (line breaks become data lines).
+    let prompt = "héllo\nwörld € 😀\n\nend\n";
+    let path = format!("/chat?echo=1&delay_ms=0&batch=3&prompt={}", encode(prompt));
+    let (events, _) = read_all(&mut SseClient::get(addr, &path).await).await;
+    let text: String = events[..events.len() - 1]
+        .iter()
+        .map(|(_, d)| d.as_str())
+        .collect();
+    assert_eq!(text, prompt);
+
+    // JSON mode: exact for any text, CR and CRLF cut in half included.
+    let prompt = "a\r\nb\rc\u{2028}\"é😀\\";
+    let path = format!(
+        "/chat?echo=1&delay_ms=0&format=json&prompt={}",
+        encode(prompt)
+    );
+    let (events, _) = read_all(&mut SseClient::get(addr, &path).await).await;
+    let text: String = events[..events.len() - 1]
+        .iter()
+        .map(|(_, d)| {
+            serde_json::from_str::<Value>(d).unwrap()["delta"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(text, prompt);
+}
+
+pub(crate) async fn model_failure_is_an_error_event(addr: SocketAddr) {
+    let (events, _) =
+        read_all(&mut SseClient::get(addr, "/chat?tokens=10&fail_after=3&delay_ms=0").await).await;
+    let (name, data) = events.last().unwrap();
+    assert_eq!(name.as_deref(), Some("error"));
+    let error: Value = serde_json::from_str(data).unwrap();
+    assert_eq!(
+        error["error"]["message"],
+        "the mock model failed after 3 tokens"
+    );
+    assert!(!events.iter().any(|(_, d)| d == "[DONE]"));
+}
+
+pub(crate) async fn heartbeats_while_the_model_thinks(addr: SocketAddr) {
+    let mut client = SseClient::get(addr, "/chat?tokens=1&ttft_ms=300&heartbeat_ms=20").await;
+    assert_eq!(client.next().await, Some(Frame::Comment("ping".into())));
+    let (events, comments) = read_all(&mut client).await;
+    assert!(comments >= 1);
+    assert_eq!(events.len(), 2);
+}
+
+pub(crate) async fn bad_knobs_are_400s_with_a_message(addr: SocketAddr) {
+    for (query, needle) in [
+        ("tokens=-1", "`tokens`"),
+        ("tokens=abc", "`tokens`"),
+        ("delay_ms=1.5", "`delay_ms`"),
+        ("heartbeat_ms=0", "`heartbeat_ms`"),
+        ("batch=0", "`batch`"),
+        ("format=xml", "`format`"),
+        ("echo=2", "`echo`"),
+        ("tokens=99999999999", "`tokens`"),
+    ] {
+        let mut client = SseClient::get(addr, &format!("/chat?{query}")).await;
+        assert_eq!(client.status, 400, "{query}");
+        let body = client.text().await;
+        assert!(body.contains(needle), "{query}: {body}");
+    }
+}
+
+fn completion_request(model: &str, content: &str, stream: bool, usage: bool) -> String {
+    serde_json::json!({
+        "model": model,
+        "stream": stream,
+        "stream_options": if usage { serde_json::json!({"include_usage": true}) } else { Value::Null },
+        "messages": [
+            {"role": "system", "content": "be brief"},
+            {"role": "user", "content": content},
+        ],
+    })
+    .to_string()
+}
+
+/// Every field the strict OpenAI Python SDK checks on a chunk.
+fn check_chunk(chunk: &Value, model: &str) {
+    assert!(chunk["id"].as_str().unwrap().starts_with("chatcmpl-"));
+    assert_eq!(chunk["object"], "chat.completion.chunk");
+    assert!(chunk["created"].is_u64());
+    assert_eq!(chunk["model"], model);
+    let choices = chunk["choices"].as_array().unwrap();
+    for choice in choices {
+        assert_eq!(choice["index"], 0);
+        assert!(choice["delta"].is_object());
+        assert!(choice["finish_reason"].is_null() || choice["finish_reason"] == "stop");
+    }
+}
+
+pub(crate) async fn openai_streaming_echo_with_usage(addr: SocketAddr) {
+    let prompt = "Say \"hi\"\r\nin two lines é😀";
+    let body = completion_request("echo", prompt, true, true);
+    let mut client =
+        SseClient::post_json(addr, "/v1/chat/completions?delay_ms=0&batch=2", &body).await;
+    assert_eq!(client.status, 200);
+    let (events, _) = read_all(&mut client).await;
+    assert!(
+        events.iter().all(|(name, _)| name.is_none()),
+        "no event: fields"
+    );
+    assert_eq!(events.last().unwrap().1, "[DONE]");
+    let chunks: Vec<Value> = events[..events.len() - 1]
+        .iter()
+        .map(|(_, d)| serde_json::from_str(d).unwrap())
+        .collect();
+    for chunk in &chunks {
+        check_chunk(chunk, "echo");
+    }
+    assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
+    let text: String = chunks
+        .iter()
+        .filter_map(|c| {
+            c["choices"].get(0)?["delta"]["content"]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .collect();
+    assert_eq!(text, prompt);
+    let usage = chunks.last().unwrap();
+    assert_eq!(usage["choices"], serde_json::json!([]));
+    let completion_tokens = usage["usage"]["completion_tokens"].as_u64().unwrap();
+    assert!(completion_tokens > 0);
+    assert_eq!(
+        usage["usage"]["total_tokens"].as_u64().unwrap(),
+        usage["usage"]["prompt_tokens"].as_u64().unwrap() + completion_tokens
+    );
+    let finish = &chunks[chunks.len() - 2];
+    assert_eq!(finish["choices"][0]["finish_reason"], "stop");
+}
+
+pub(crate) async fn openai_non_streaming_and_errors(addr: SocketAddr) {
+    let body = completion_request("mock-large", "hello", false, false);
+    let mut client =
+        SseClient::post_json(addr, "/v1/chat/completions?tokens=3&delay_ms=0", &body).await;
+    assert_eq!(client.status, 200);
+    let text = client.text().await;
+    let completion: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(completion["object"], "chat.completion");
+    assert_eq!(
+        completion["choices"][0]["message"]["content"],
+        "Streaming tokens as"
+    );
+    assert_eq!(completion["usage"]["completion_tokens"], 3);
+
+    // A model failure mid-stream is `data: {"error": ...}`, which the SDK raises.
+    let body = completion_request("mock", "x", true, false);
+    let mut client =
+        SseClient::post_json(addr, "/v1/chat/completions?fail_after=2&delay_ms=0", &body).await;
+    let (events, _) = read_all(&mut client).await;
+    let (name, data) = events.last().unwrap();
+    assert!(name.is_none());
+    let error: Value = serde_json::from_str(data).unwrap();
+    assert!(error["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("failed after 2 tokens"));
+
+    for (body, needle) in [
+        ("{\"model\":\"echo\"", "not a valid chat completion request"),
+        ("{\"model\":\"echo\"}", "messages"),
+        (
+            "{\"model\":\"echo\",\"messages\":[]}",
+            "at least one message",
+        ),
+        (
+            "{\"model\":\"echo\",\"messages\":[{\"role\":\"system\",\"content\":\"x\"}]}",
+            "user message",
+        ),
+        ("[1,2]", "not a valid chat completion request"),
+    ] {
+        let mut client = SseClient::post_json(addr, "/v1/chat/completions", body).await;
+        assert_eq!(client.status, 400, "{body}");
+        let text = client.text().await;
+        let error: Value = serde_json::from_str(&text).unwrap();
+        let message = error["error"]["message"].as_str().unwrap();
+        assert!(message.contains(needle), "{body}: {message}");
+    }
+}
+
+pub(crate) async fn metrics_and_page(addr: SocketAddr) {
+    read_all(&mut SseClient::get(addr, "/chat?tokens=2&delay_ms=0").await).await;
+    let mut client = SseClient::get(addr, "/metrics").await;
+    assert_eq!(client.status, 200);
+    let metrics = client.text().await;
+    for name in [
+        "llm_sse_ttft_seconds_bucket",
+        "llm_sse_chunk_interval_seconds",
+        "llm_sse_stream_duration_seconds",
+        "llm_sse_tokens_total{route=\"chat\"}",
+        "llm_sse_bytes_total",
+        "llm_sse_heartbeats_total",
+        "llm_sse_streams_total{route=\"chat\",outcome=\"completed\"}",
+        "llm_sse_active_streams",
+    ] {
+        assert!(metrics.contains(name), "{name} missing from\n{metrics}");
+    }
+    let mut client = SseClient::get(addr, "/").await;
+    assert_eq!(client.status, 200);
+    assert!(client
+        .header("content-type")
+        .unwrap()
+        .starts_with("text/html"));
+    assert!(client.text().await.contains("new EventSource('/chat?"));
+}
+
+/// Runs every check against one server.
+pub(crate) async fn all(addr: SocketAddr) {
+    chat_streams_mock_tokens_with_batching(addr).await;
+    echo_round_trips(addr).await;
+    model_failure_is_an_error_event(addr).await;
+    heartbeats_while_the_model_thinks(addr).await;
+    bad_knobs_are_400s_with_a_message(addr).await;
+    openai_streaming_echo_with_usage(addr).await;
+    openai_non_streaming_and_errors(addr).await;
+    metrics_and_page(addr).await;
+}

@@ -1,0 +1,64 @@
+//! The load benchmark's baseline: the same mock model behind axum's own
+//! `Sse` and `KeepAlive`, one event per token, as most services do it today.
+//!
+//! Run with
+//!
+//! ```sh
+//! cargo run --release --example axum_baseline --features full
+//! ```
+//!
+//! It serves only `GET /chat` with the same knobs as `axum_chat` (batching
+//! and formats aside), ends with `data: [DONE]`, and sets `TCP_NODELAY`.
+
+#![allow(clippy::print_stdout)] // a server announces where it listens
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+
+use axum::extract::Query;
+use axum::http::StatusCode;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::serve::ListenerExt;
+use axum::Router;
+use futures_util::{stream, StreamExt};
+
+#[path = "shared/mod.rs"]
+mod shared;
+
+async fn chat(Query(query): Query<HashMap<String, String>>) -> Response {
+    let knobs = match shared::Knobs::from_query(&query) {
+        Ok(knobs) => knobs,
+        Err(shared::BadRequest(message)) => {
+            return (StatusCode::BAD_REQUEST, message).into_response()
+        }
+    };
+    let events = knobs
+        .model()
+        .map(|token| {
+            Ok::<_, Infallible>(match token {
+                Ok(bytes) => Event::default().data(String::from_utf8_lossy(&bytes)),
+                Err(err) => Event::default().event("error").data(err.to_string()),
+            })
+        })
+        .chain(stream::once(async { Ok(Event::default().data("[DONE]")) }));
+    Sse::new(events)
+        .keep_alive(KeepAlive::new().interval(knobs.heartbeat))
+        .into_response()
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let port = shared::listen_port()?;
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    println!(
+        "listening on http://127.0.0.1:{}",
+        listener.local_addr()?.port()
+    );
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    axum::serve(listener, Router::new().route("/chat", get(chat))).await?;
+    Ok(())
+}

@@ -229,20 +229,7 @@ impl<S: TokenStream, T: Timer, F, O: Observer> Builder<S, T, F, O> {
 
     /// How chunks are encoded. Default: [`Text`].
     pub fn format<G: Format>(self, format: G) -> Builder<S, T, G, O> {
-        Builder {
-            tokens: self.tokens,
-            timer: self.timer,
-            format,
-            observer: self.observer,
-            capture_text: self.capture_text,
-            batch: self.batch,
-            heartbeat: self.heartbeat,
-            initial_comment: self.initial_comment,
-            timeouts: self.timeouts,
-            on_error: self.on_error,
-            done: self.done,
-            catch_panics: self.catch_panics,
-        }
+        self.map_parts(|_, observer| (format, observer))
     }
 
     /// Replaces the error event. Default: `event: error` with data
@@ -302,19 +289,39 @@ impl<S: TokenStream, T: Timer, F, O: Observer> Builder<S, T, F, O> {
     /// # fn main() {}
     /// ```
     pub fn observe<P: Observer>(self, observer: P) -> Builder<S, T, F, (O, P)> {
+        self.map_parts(|format, before| (format, (before, observer)))
+    }
+
+    /// The same builder with its format and observer replaced by `parts`.
+    fn map_parts<G, P>(self, parts: impl FnOnce(F, O) -> (G, P)) -> Builder<S, T, G, P> {
+        let Builder {
+            tokens,
+            timer,
+            format,
+            observer,
+            capture_text,
+            batch,
+            heartbeat,
+            initial_comment,
+            timeouts,
+            on_error,
+            done,
+            catch_panics,
+        } = self;
+        let (format, observer) = parts(format, observer);
         Builder {
-            tokens: self.tokens,
-            timer: self.timer,
-            format: self.format,
-            observer: (self.observer, observer),
-            capture_text: self.capture_text,
-            batch: self.batch,
-            heartbeat: self.heartbeat,
-            initial_comment: self.initial_comment,
-            timeouts: self.timeouts,
-            on_error: self.on_error,
-            done: self.done,
-            catch_panics: self.catch_panics,
+            tokens,
+            timer,
+            format,
+            observer,
+            capture_text,
+            batch,
+            heartbeat,
+            initial_comment,
+            timeouts,
+            on_error,
+            done,
+            catch_panics,
         }
     }
 

@@ -2,7 +2,6 @@
 
 use std::io;
 
-use bytes::{BufMut, BytesMut};
 use serde::Serialize;
 use serde_json::ser::{CompactFormatter, Formatter, Serializer};
 
@@ -37,24 +36,6 @@ impl Event {
             .map_err(|_| serde::ser::Error::custom("serializer wrote invalid UTF-8"))?;
         Ok(Event::new(json))
     }
-}
-
-/// Appends `value` as a complete `data:` event, serializing straight into
-/// `buf`.
-#[allow(dead_code)] // used by the payload formats
-pub(crate) fn write_json_event<T: Serialize + ?Sized>(
-    buf: &mut BytesMut,
-    value: &T,
-) -> Result<(), serde_json::Error> {
-    let start = buf.len();
-    buf.put_slice(b"data: ");
-    let written = value.serialize(&mut Serializer::with_formatter(buf.writer(), JsFormatter));
-    if written.is_err() {
-        buf.truncate(start);
-    }
-    written?;
-    buf.put_slice(b"\n\n");
-    Ok(())
 }
 
 /// Compact JSON that also escapes U+2028 and U+2029.
@@ -93,18 +74,13 @@ mod tests {
         let back: String = serde_json::from_str(event.data().unwrap()).unwrap();
         assert_eq!(back, text);
 
-        let mut buf = BytesMut::new();
-        write_json_event(&mut buf, text).unwrap();
-        assert_eq!(buf, event.to_bytes());
+        assert_eq!(event.to_bytes().len(), event.encoded_len());
     }
 
     #[test]
-    fn failed_serialization_leaves_the_buffer_unchanged() {
+    fn unserializable_values_are_errors() {
         let mut map = std::collections::BTreeMap::new();
         map.insert(vec![1u8], 1);
-        let mut buf = BytesMut::from("data: a\n\n");
-        assert!(write_json_event(&mut buf, &map).is_err());
-        assert_eq!(buf, "data: a\n\n");
         assert!(Event::json(&map).is_err());
     }
 }

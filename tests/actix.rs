@@ -4,34 +4,17 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use actix_web::{web, App, HttpServer, Responder};
 use common::http::SseClient;
-use common::{DropFlag, ModelError};
-use futures_util::{stream, Stream};
+use common::{channel_tokens, ModelError};
 use llm_sse::adapters::Batch;
 use llm_sse::decode::Frame;
 use llm_sse::observe::{Observer, Outcome, StreamSummary};
 use llm_sse::SseStream;
 use tokio::sync::mpsc;
-
-type Token = Result<String, ModelError>;
-
-fn channel_tokens() -> (
-    mpsc::UnboundedSender<Token>,
-    impl Stream<Item = Token> + Send + 'static,
-    Arc<AtomicBool>,
-) {
-    let (tx, rx) = mpsc::unbounded_channel();
-    let dropped = Arc::new(AtomicBool::new(false));
-    let guard = DropFlag(dropped.clone());
-    let tokens = stream::unfold((rx, guard), |(mut rx, guard)| async move {
-        rx.recv().await.map(|token| (token, (rx, guard)))
-    });
-    (tx, tokens, dropped)
-}
 
 /// Sends each outcome to the test, across runtimes.
 #[derive(Clone)]

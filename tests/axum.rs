@@ -4,37 +4,20 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::routing::get;
 use axum::Router;
 use common::http::SseClient;
-use common::{DropFlag, ModelError};
-use futures_util::{stream, Stream, StreamExt};
+use common::{channel_tokens, ModelError};
+use futures_util::{stream, StreamExt};
 use llm_sse::adapters::Batch;
 use llm_sse::decode::Frame;
 use llm_sse::observe::{Observer, Outcome, StreamSummary};
 use llm_sse::SseStream;
-use tokio::sync::{mpsc, Notify};
-
-type Token = Result<String, ModelError>;
-
-/// A token stream fed by the test through a channel, that flags its drop.
-fn channel_tokens() -> (
-    mpsc::UnboundedSender<Token>,
-    impl Stream<Item = Token> + Send + 'static,
-    Arc<AtomicBool>,
-) {
-    let (tx, rx) = mpsc::unbounded_channel();
-    let dropped = Arc::new(AtomicBool::new(false));
-    let guard = DropFlag(dropped.clone());
-    let tokens = stream::unfold((rx, guard), |(mut rx, guard)| async move {
-        rx.recv().await.map(|token| (token, (rx, guard)))
-    });
-    (tx, tokens, dropped)
-}
+use tokio::sync::Notify;
 
 /// Notes each end and wakes the test.
 #[derive(Clone, Default)]

@@ -59,8 +59,9 @@ fn build(spec: &Spec) -> Event {
     builder.build().expect("valid by construction")
 }
 
-fn decode(bytes: &[u8], cuts: &[usize]) -> Vec<Event> {
-    let mut decoder = Decoder::new();
+/// Feeds `bytes` to `decoder` in pieces cut at `cuts` (taken modulo the
+/// length) and collects the frames, an oversized event as a comment.
+fn decode_cut(mut decoder: Decoder, bytes: &[u8], cuts: &[usize]) -> Vec<Frame> {
     let mut out = Vec::new();
     let mut start = 0;
     let mut cuts: Vec<usize> = cuts.iter().map(|c| c % (bytes.len() + 1)).collect();
@@ -70,13 +71,20 @@ fn decode(bytes: &[u8], cuts: &[usize]) -> Vec<Event> {
         decoder.feed(&bytes[start..cut]);
         start = cut;
         while let Some(frame) = decoder.next_frame() {
-            match frame.expect("no oversized events here") {
-                Frame::Event(event) => out.push(event),
-                other => panic!("unexpected {other:?}"),
-            }
+            out.push(frame.unwrap_or(Frame::Comment("<too large>".into())));
         }
     }
     out
+}
+
+fn decode(bytes: &[u8], cuts: &[usize]) -> Vec<Event> {
+    decode_cut(Decoder::new(), bytes, cuts)
+        .into_iter()
+        .map(|frame| match frame {
+            Frame::Event(event) => event,
+            other => panic!("unexpected {other:?}"),
+        })
+        .collect()
 }
 
 fn lf_only(text: &str) -> String {
@@ -146,18 +154,9 @@ proptest! {
 }
 
 fn decode_lossy(bytes: &[u8], cuts: &[usize]) -> Vec<Frame> {
-    let mut decoder = Decoder::new().comments(true).max_event_size(64);
-    let mut out = Vec::new();
-    let mut start = 0;
-    let mut cuts: Vec<usize> = cuts.iter().map(|c| c % (bytes.len() + 1)).collect();
-    cuts.sort_unstable();
-    cuts.push(bytes.len());
-    for cut in cuts {
-        decoder.feed(&bytes[start..cut]);
-        start = cut;
-        while let Some(frame) = decoder.next_frame() {
-            out.push(frame.unwrap_or(Frame::Comment("<too large>".into())));
-        }
-    }
-    out
+    decode_cut(
+        Decoder::new().comments(true).max_event_size(64),
+        bytes,
+        cuts,
+    )
 }

@@ -99,3 +99,18 @@ pub(crate) fn texts(frames: Vec<(u64, bytes::Bytes)>) -> Vec<(u64, String)> {
         .map(|(t, b)| (t, String::from_utf8(b.to_vec()).expect("frames are UTF-8")))
         .collect()
 }
+
+/// A token stream fed by the test through a channel, that flags its drop.
+pub(crate) fn channel_tokens() -> (
+    tokio::sync::mpsc::UnboundedSender<Result<String, ModelError>>,
+    impl Stream<Item = Result<String, ModelError>> + Send + 'static,
+    Arc<AtomicBool>,
+) {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let dropped = Arc::new(AtomicBool::new(false));
+    let guard = DropFlag(dropped.clone());
+    let tokens = stream::unfold((rx, guard), |(mut rx, guard)| async move {
+        rx.recv().await.map(|token| (token, (rx, guard)))
+    });
+    (tx, tokens, dropped)
+}

@@ -100,10 +100,13 @@ pub(crate) fn texts(frames: Vec<(u64, bytes::Bytes)>) -> Vec<(u64, String)> {
         .collect()
 }
 
+/// A scripted model's token.
+pub(crate) type Token = Result<String, ModelError>;
+
 /// A token stream fed by the test through a channel, that flags its drop.
 pub(crate) fn channel_tokens() -> (
-    tokio::sync::mpsc::UnboundedSender<Result<String, ModelError>>,
-    impl Stream<Item = Result<String, ModelError>> + Send + 'static,
+    tokio::sync::mpsc::UnboundedSender<Token>,
+    impl Stream<Item = Token> + Send + 'static,
     Arc<AtomicBool>,
 ) {
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();

@@ -258,7 +258,11 @@ where
                             return Poll::Ready(Some(Ok(Chunk::new(token, 1))));
                         }
                         *this.flush_at = now.map(|now| now + policy.max_delay);
-                        this.pending.reserve((text.len() * policy.max_tokens).min(policy.max_bytes));
+                        this.pending.reserve(
+                            text.len()
+                                .saturating_mul(policy.max_tokens)
+                                .min(policy.max_bytes),
+                        );
                     } else if this.pending.len() + text.len() > policy.max_bytes {
                         *this.carry = Some(Ok(token));
                         return Poll::Ready(Some(Ok(flush(

@@ -3,7 +3,7 @@
 use std::fmt::Debug;
 use std::future::Future;
 use std::pin::Pin;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// A source of time for the adapters that need it: batch max delay,
 /// heartbeats and timeouts.
@@ -88,6 +88,15 @@ impl Sleep for TokioSleep {
     fn reset(&mut self, deadline: Instant) {
         self.0.as_mut().reset(deadline.into());
     }
+}
+
+/// `now + after`, or a year from now when `after` is too long for an
+/// `Instant` (`Duration::MAX` meaning "never"): never a panic.
+pub(crate) fn later(now: Instant, after: Duration) -> Instant {
+    const YEAR: Duration = Duration::from_secs(365 * 24 * 60 * 60);
+    now.checked_add(after)
+        .or_else(|| now.checked_add(YEAR))
+        .unwrap_or(now)
 }
 
 /// A lazily created, resettable deadline: the piece every timed adapter

@@ -226,3 +226,32 @@ proptest! {
         })?;
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn durations_too_long_for_an_instant_mean_never_not_a_panic() {
+    use llm_sse::adapters::Timeouts;
+    use llm_sse::SseStream;
+    let steps = vec![at(0, "a"), at(10, "b"), at(20, "c"), Step::EndAt(30)];
+    let body = SseStream::builder(scripted(steps, None))
+        .batch(Batch::tokens(8).max_delay(Duration::MAX))
+        .heartbeat(Duration::MAX)
+        .timeouts(
+            Timeouts::new()
+                .first_token(Duration::MAX)
+                .idle(Duration::MAX)
+                .total(Duration::MAX),
+        )
+        .build();
+    let frames: Vec<_> = timed(body)
+        .await
+        .into_iter()
+        .map(|(t, f)| (t, f.to_vec()))
+        .collect();
+    assert_eq!(
+        frames,
+        [
+            (0, b"data: a\n\n".to_vec()),
+            (30, b"data: bc\n\ndata: [DONE]\n\n".to_vec())
+        ]
+    );
+}

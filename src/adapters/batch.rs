@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use futures_core::{FusedStream, Stream};
 use pin_project_lite::pin_project;
 
-use crate::timer::{Deadline, Timer};
+use crate::timer::{later, Deadline, Timer};
 
 /// When [`Batched`] flushes a chunk.
 ///
@@ -257,7 +257,7 @@ where
                             *this.started = true;
                             return Poll::Ready(Some(Ok(Chunk::new(token, 1))));
                         }
-                        *this.flush_at = now.map(|now| now + policy.max_delay);
+                        *this.flush_at = now.map(|now| later(now, policy.max_delay));
                         this.pending.reserve(
                             text.len()
                                 .saturating_mul(policy.max_tokens)
@@ -315,7 +315,7 @@ where
                     if !policy.max_delay.is_zero() {
                         let flush_at = *this
                             .flush_at
-                            .get_or_insert_with(|| this.deadline.now() + policy.max_delay);
+                            .get_or_insert_with(|| later(this.deadline.now(), policy.max_delay));
                         if this.deadline.armed_at() != Some(flush_at) {
                             this.deadline.arm(flush_at);
                         }

@@ -10,7 +10,7 @@ use futures_core::{FusedStream, Stream};
 use pin_project_lite::pin_project;
 
 use crate::encode::HEARTBEAT;
-use crate::timer::{Deadline, Timer};
+use crate::timer::{later, Deadline, Timer};
 
 pin_project! {
     /// Writes a `: ping` comment line whenever `interval` passes without a
@@ -124,7 +124,7 @@ where
             Poll::Pending if this.interval.is_zero() => Poll::Pending,
             Poll::Pending => {
                 let since = *this.silent_since.get_or_insert_with(|| this.deadline.now());
-                let due = since + *this.interval;
+                let due = later(since, *this.interval);
                 if this.deadline.armed_at() != Some(due) {
                     this.deadline.arm(due);
                 }

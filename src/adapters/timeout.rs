@@ -10,7 +10,7 @@ use pin_project_lite::pin_project;
 
 use super::Slot;
 use crate::error::{TimedOut, TimeoutKind};
-use crate::timer::{Deadline, Timer};
+use crate::timer::{later, Deadline, Timer};
 
 /// The limits [`Timeout`] enforces; each is off unless set.
 ///
@@ -151,10 +151,10 @@ where
         if !*this.started {
             *this.started = true;
             let now = this.deadline.now();
-            *this.total_at = limits.total.map(|d| now + d);
+            *this.total_at = limits.total.map(|d| later(now, d));
             let first = limits
                 .first_token
-                .map(|d| (now + d, TimeoutKind::FirstToken));
+                .map(|d| (later(now, d), TimeoutKind::FirstToken));
             let total = this.total_at.map(|at| (at, TimeoutKind::Total));
             retarget(this.deadline, this.target, [first, total]);
         }
@@ -163,7 +163,7 @@ where
                 if limits.idle.is_some() || !*this.got_token {
                     let idle = limits
                         .idle
-                        .map(|d| (this.deadline.now() + d, TimeoutKind::Idle));
+                        .map(|d| (later(this.deadline.now(), d), TimeoutKind::Idle));
                     let total = this.total_at.map(|at| (at, TimeoutKind::Total));
                     retarget(this.deadline, this.target, [idle, total]);
                 }

@@ -251,7 +251,8 @@ async fn durations_too_long_for_an_instant_mean_never_not_a_panic() {
         frames,
         [
             (0, b"data: a\n\n".to_vec()),
-            (30, b"data: bc\n\ndata: [DONE]\n\n".to_vec())
+            (30, b"data: bc\n\n".to_vec()),
+            (30, b"data: [DONE]\n\n".to_vec())
         ]
     );
 }

@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use actix_web::{web, App, HttpServer, Responder};
-use common::http::SseClient;
+use common::http::{check_incremental_delivery, SseClient};
 use common::{channel_tokens, ModelError};
 use llm_sse::adapters::Batch;
 use llm_sse::decode::Frame;
@@ -62,24 +62,7 @@ where
 async fn tokens_arrive_one_by_one_with_the_sse_headers() {
     let (tx, tokens, _) = channel_tokens();
     let addr = serve(move || SseStream::builder(tokens).batch(Batch::off()).build());
-    let mut client = SseClient::get(addr, "/chat").await;
-    assert_eq!(client.status, 200);
-    assert_eq!(client.header("content-type"), Some("text/event-stream"));
-    assert_eq!(
-        client.header("cache-control"),
-        Some("no-cache, no-transform")
-    );
-    assert_eq!(client.header("x-accel-buffering"), Some("no"));
-    assert_eq!(client.header("content-length"), None);
-
-    tx.send(Ok("Hello".into())).unwrap();
-    assert_eq!(client.next_data().await.as_deref(), Some("Hello"));
-    tx.send(Ok(" world".into())).unwrap();
-    assert_eq!(client.next_data().await.as_deref(), Some(" world"));
-    drop(tx);
-    assert_eq!(client.next_data().await.as_deref(), Some("[DONE]"));
-    assert_eq!(client.next().await, None);
-    assert!(client.ended);
+    check_incremental_delivery(SseClient::get(addr, "/chat").await, tx).await;
 }
 
 #[tokio::test]

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use axum::routing::get;
 use axum::Router;
-use common::http::SseClient;
+use common::http::{check_incremental_delivery, SseClient};
 use common::{channel_tokens, ModelError};
 use futures_util::{stream, StreamExt};
 use llm_sse::adapters::Batch;
@@ -63,27 +63,7 @@ where
 async fn tokens_arrive_one_by_one_with_the_sse_headers() {
     let (tx, tokens, _) = channel_tokens();
     let addr = serve(move || SseStream::builder(tokens).batch(Batch::off()).build()).await;
-    let mut client = SseClient::get(addr, "/chat").await;
-    assert_eq!(client.status, 200);
-    assert_eq!(client.header("content-type"), Some("text/event-stream"));
-    assert_eq!(
-        client.header("cache-control"),
-        Some("no-cache, no-transform")
-    );
-    assert_eq!(client.header("x-accel-buffering"), Some("no"));
-    assert_eq!(client.header("content-length"), None);
-    assert_eq!(client.header("connection"), None);
-
-    // The client holds the first event while the model has not yet made
-    // the second token: the second is sent only after the first arrived.
-    tx.send(Ok("Hello".into())).unwrap();
-    assert_eq!(client.next_data().await.as_deref(), Some("Hello"));
-    tx.send(Ok(" world".into())).unwrap();
-    assert_eq!(client.next_data().await.as_deref(), Some(" world"));
-    drop(tx);
-    assert_eq!(client.next_data().await.as_deref(), Some("[DONE]"));
-    assert_eq!(client.next().await, None);
-    assert!(client.ended, "a clean end of the chunked body");
+    check_incremental_delivery(SseClient::get(addr, "/chat").await, tx).await;
 }
 
 #[tokio::test]

@@ -162,3 +162,31 @@ impl SseClient {
         }
     }
 }
+
+/// Checks an SSE response from a server whose token stream the test feeds
+/// through `tx`: the SSE headers, then each token arriving as its own event
+/// before the next is even produced, then `[DONE]` and a clean end.
+pub(crate) async fn check_incremental_delivery(
+    mut client: SseClient,
+    tx: tokio::sync::mpsc::UnboundedSender<super::Token>,
+) {
+    assert_eq!(client.status, 200);
+    assert_eq!(client.header("content-type"), Some("text/event-stream"));
+    assert_eq!(
+        client.header("cache-control"),
+        Some("no-cache, no-transform")
+    );
+    assert_eq!(client.header("x-accel-buffering"), Some("no"));
+    assert_eq!(client.header("content-length"), None);
+    assert_eq!(client.header("connection"), None);
+    // The client holds each event while the model has not yet made the
+    // next token: the next is sent only after the last one arrived.
+    tx.send(Ok("Hello".into())).unwrap();
+    assert_eq!(client.next_data().await.as_deref(), Some("Hello"));
+    tx.send(Ok(" world".into())).unwrap();
+    assert_eq!(client.next_data().await.as_deref(), Some(" world"));
+    drop(tx);
+    assert_eq!(client.next_data().await.as_deref(), Some("[DONE]"));
+    assert_eq!(client.next().await, None);
+    assert!(client.ended, "a clean end of the chunked body");
+}

@@ -5,6 +5,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::{BufMut, BytesMut};
 
+use crate::adapters::frames::error_json;
 use crate::adapters::Format;
 use crate::{encode, Error, Event};
 
@@ -163,13 +164,7 @@ impl Format for ChatCompletionChunks {
     }
 
     fn error_event<E: fmt::Display>(&mut self, error: &Error<E>) -> Event {
-        let mut json = BytesMut::with_capacity(96);
-        json.put_slice(b"{\"error\":{\"message\":");
-        encode::write_json_string(&mut json, &error.to_string());
-        json.put_slice(b",\"type\":");
-        encode::write_json_string(&mut json, error.kind_name());
-        json.put_slice(b",\"param\":null,\"code\":null}}");
-        Event::new(String::from_utf8_lossy(&json).into_owned())
+        Event::new(error_json(error, ",\"param\":null,\"code\":null"))
     }
 }
 

@@ -119,18 +119,24 @@ impl<E: fmt::Display> ErrorFormatter<E> {
 /// `{"error":{"message":"...","type":"..."}}`, the shape OpenAI-style clients
 /// read.
 pub(crate) fn default_error_event<E: fmt::Display>(error: &Error<E>) -> Event {
-    let mut buf = BytesMut::with_capacity(64);
-    buf.put_slice(b"{\"error\":{\"message\":");
-    encode::write_json_string(&mut buf, &error.to_string());
-    buf.put_slice(b",\"type\":");
-    encode::write_json_string(&mut buf, error.kind_name());
-    buf.put_slice(b"}}");
-    let data = String::from_utf8_lossy(&buf).into_owned();
     Event::builder()
         .event("error")
-        .data(data)
+        .data(error_json(error, ""))
         .build()
         .unwrap_or_else(|_| Event::new("error"))
+}
+
+/// `{"error":{"message":"...","type":"..."<extra>}}` for `error`; `extra`
+/// holds further members, each led by a comma.
+pub(crate) fn error_json<E: fmt::Display>(error: &Error<E>, extra: &str) -> String {
+    let mut json = BytesMut::with_capacity(64 + extra.len());
+    json.put_slice(b"{\"error\":{\"message\":");
+    encode::write_json_string(&mut json, &error.to_string());
+    json.put_slice(b",\"type\":");
+    encode::write_json_string(&mut json, error.kind_name());
+    json.put_slice(extra.as_bytes());
+    json.put_slice(b"}}");
+    String::from_utf8_lossy(&json).into_owned()
 }
 
 /// The default end marker, `data: [DONE]`.

@@ -3,8 +3,8 @@
 
 use std::fmt::{self, Display};
 use std::pin::Pin;
-use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::task::{ready, Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures_core::{FusedStream, Stream};
@@ -12,11 +12,14 @@ use futures_util::stream::MapErr;
 use futures_util::TryStreamExt;
 use pin_project_lite::pin_project;
 
+#[cfg(feature = "tokio")]
+use crate::adapters::ChannelStream;
 use crate::adapters::{
-    frames::{ErrorFormatter, Last, DONE},
-    Batch, Batched, CatchPanic, Format, Frames, Heartbeat, Text, Timeout, Timeouts,
+    Batch, Batched, CatchPanic, ErrorFormatter, Frames, Heartbeat, Observe, Timeout, Timeouts,
 };
-use crate::observe::{ChunkStats, Executor, Observer, OnComplete, Outcome, StreamSummary};
+use crate::delta::IntoDelta;
+use crate::format::{Format, Text};
+use crate::observe::{Executor, Observer, OnComplete, StreamSummary};
 use crate::timer::Timer;
 use crate::{Error, Event, TokenStream};
 
@@ -26,22 +29,29 @@ pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(15);
 
 type Upstream<S> = MapErr<S, fn(<S as TokenStream>::Error) -> Error<<S as TokenStream>::Error>>;
 
-type Pipeline<S, T, F> = Heartbeat<
-    Frames<Batched<Timeout<CatchPanic<Upstream<S>>, T>, T>, F, <S as TokenStream>::Error>,
+type Pipeline<S, T, F> = Observe<
+    Heartbeat<
+        Frames<
+            Batched<Timeout<CatchPanic<Upstream<S>>, T>, Error<<S as TokenStream>::Error>, T>,
+            F,
+            <S as TokenStream>::Error,
+        >,
+        T,
+    >,
     T,
 >;
 
 pin_project! {
-    /// A token stream turned into SSE frames, ready for any HTTP stack: a
-    /// `Stream<Item = Bytes>`, one buffer per frame.
+    /// A model's output stream turned into SSE frames, ready for any HTTP
+    /// stack: a `Stream<Item = Bytes>`, one buffer per write.
     ///
     /// Built by [`SseStream::builder`] (with the `tokio` feature) or
     /// [`Builder::new`] with a timer of your own. In order, the pipeline:
     /// catches upstream panics (if asked), enforces the timeouts, batches
-    /// tokens (the first one goes out at once), encodes chunks with the
-    /// [`Format`], turns an error into one error event and a normal end into
-    /// the end marker, writes a heartbeat comment after every silence, and
-    /// reports to its [`Observer`].
+    /// deltas (the first one goes out at once), writes them in the
+    /// [`Format`], turns an error into the format's error frame and a normal
+    /// end into its end frames, writes a heartbeat after every silence, and
+    /// reports to its [`Observer`]s.
     ///
     /// Dropping an `SseStream` drops the token stream at once, which stops
     /// the model, and ends the observation as
@@ -50,96 +60,44 @@ pin_project! {
     /// batch: the token stream is polled only when the consumer asks for a
     /// frame.
     #[must_use = "streams do nothing unless polled"]
-    pub struct SseStream<S: TokenStream, T: Timer, F = Text, O: Observer = ()> {
+    pub struct SseStream<S: TokenStream, T: Timer, F = Text> {
         #[pin]
         inner: Pipeline<S, T, F>,
-        timer: T,
-        observer: O,
-        stats: Stats,
-    }
-
-    impl<S: TokenStream, T: Timer, F, O: Observer> PinnedDrop for SseStream<S, T, F, O> {
-        fn drop(this: Pin<&mut Self>) {
-            let this = this.project();
-            if !this.stats.ended {
-                let outcome = this.stats.outcome.unwrap_or(Outcome::Cancelled);
-                let text = this.inner.get_pin_mut().take_transcript();
-                this.stats.end(outcome, text, this.timer, this.observer);
-            }
-        }
     }
 }
 
-/// What an [`SseStream`] has sent so far.
-#[derive(Debug, Default)]
-struct Stats {
-    started: Option<Instant>,
-    polled: bool,
-    last_chunk: Option<Instant>,
-    ttft: Option<Duration>,
-    tokens: u64,
-    chunks: u64,
-    bytes: u64,
-    heartbeats: u64,
-    // Set once the last frame (the error event or the end marker) is out.
-    outcome: Option<Outcome>,
-    error: Option<String>,
-    ended: bool,
-    // The client went away and the stream runs on in the background.
-    disconnected: bool,
-}
-
-impl Stats {
-    fn now<T: Timer, O: Observer>(timer: &T) -> Option<Instant> {
-        O::TIMED.then(|| timer.now())
-    }
-
-    fn end<T: Timer, O: Observer>(
-        &mut self,
-        outcome: Outcome,
-        text: Option<String>,
-        timer: &T,
-        observer: &mut O,
-    ) {
-        self.ended = true;
-        let outcome = match outcome {
-            Outcome::Completed if self.disconnected => Outcome::CompletedAfterDisconnect,
-            outcome => outcome,
-        };
-        let duration = match (self.started, Self::now::<T, O>(timer)) {
-            (Some(start), Some(now)) => now.saturating_duration_since(start),
-            _ => Duration::ZERO,
-        };
-        observer.on_end(&StreamSummary {
-            outcome,
-            ttft: self.ttft,
-            duration,
-            tokens: self.tokens,
-            chunks: self.chunks,
-            bytes: self.bytes,
-            heartbeats: self.heartbeats,
-            error: self.error.take(),
-            text,
-        });
-    }
+/// The settings of a [`Builder`] that do not change its type.
+struct Settings<E> {
+    observers: Vec<Box<dyn Observer + Send>>,
+    capture_text: bool,
+    batch: Batch,
+    heartbeat: Duration,
+    initial_comment: bool,
+    timeouts: Timeouts,
+    on_error: Option<ErrorFormatter<E>>,
+    end_marker: Option<Option<Bytes>>,
+    catch_panics: bool,
 }
 
 #[cfg(feature = "tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
-impl<S: TokenStream> SseStream<S, crate::TokioTimer, Text, ()> {
+impl<S: TokenStream> SseStream<S, crate::TokioTimer, Text>
+where
+    S::Token: IntoDelta,
+{
     /// Starts a pipeline for `tokens`, timed by tokio.
     ///
     /// Defaults: [`Batch::default`] (4 tokens, 50 ms, first token at once),
-    /// a heartbeat every 15 s, no timeouts, the [`Text`] format, the
-    /// `event: error` error event, `data: [DONE]` at the end, panics not
-    /// caught.
+    /// a heartbeat every 15 s, no timeouts, the [`Text`] format (its error
+    /// frame, heartbeat and `data: [DONE]` end marker), panics not caught,
+    /// no observers.
     ///
     /// # Examples
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
-    /// use std::time::{Duration, Instant};
+    /// use std::time::Duration;
     /// use futures_util::{stream, StreamExt};
     /// use llm_sse::adapters::Batch;
     /// use llm_sse::SseStream;
@@ -154,29 +112,55 @@ impl<S: TokenStream> SseStream<S, crate::TokioTimer, Text, ()> {
     /// assert_eq!(body, ["data: Hel\n\n", "data: lo,\n\n", "data:  world\n\n", "data: [DONE]\n\n"]);
     /// # }
     /// ```
-    pub fn builder(tokens: S) -> Builder<S, crate::TokioTimer, Text, ()> {
+    pub fn builder(tokens: S) -> Builder<S, crate::TokioTimer, Text> {
         Builder::new(tokens, crate::TokioTimer)
+    }
+}
+
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+impl<D: IntoDelta, E> SseStream<ChannelStream<Result<D, E>>, crate::TokioTimer, Text> {
+    /// Starts a pipeline for the deltas (or text tokens) a tokio channel
+    /// receives, timed by tokio: the way an engine task that feeds many
+    /// streams hands each its output. The stream ends when every sender is
+    /// gone.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use futures_util::StreamExt;
+    /// use llm_sse::{adapters::Batch, Delta, SseStream};
+    ///
+    /// let (tx, rx) = tokio::sync::mpsc::channel::<Result<Delta, std::io::Error>>(16);
+    /// tokio::spawn(async move {
+    ///     let _ = tx.send(Ok(Delta::text("Hi"))).await;
+    /// });
+    /// let body: Vec<_> = SseStream::from_receiver(rx).batch(Batch::off()).build().collect().await;
+    /// assert_eq!(body, ["data: Hi\n\n", "data: [DONE]\n\n"]);
+    /// # }
+    /// ```
+    pub fn from_receiver(
+        receiver: tokio::sync::mpsc::Receiver<Result<D, E>>,
+    ) -> Builder<ChannelStream<Result<D, E>>, crate::TokioTimer, Text> {
+        Builder::new(ChannelStream::new(receiver), crate::TokioTimer)
     }
 }
 
 /// Configures an [`SseStream`]; see [`SseStream::builder`] for the defaults.
 #[must_use = "a builder does nothing until `build` is called"]
-pub struct Builder<S: TokenStream, T, F = Text, O = ()> {
+pub struct Builder<S: TokenStream, T, F = Text> {
     tokens: S,
     timer: T,
     format: F,
-    observer: O,
-    capture_text: bool,
-    batch: Batch,
-    heartbeat: Duration,
-    initial_comment: bool,
-    timeouts: Timeouts,
-    on_error: Option<ErrorFormatter<S::Error>>,
-    done: Option<Bytes>,
-    catch_panics: bool,
+    settings: Settings<S::Error>,
 }
 
-impl<S: TokenStream, T: Timer> Builder<S, T, Text, ()> {
+impl<S: TokenStream, T: Timer> Builder<S, T, Text>
+where
+    S::Token: IntoDelta,
+{
     /// Starts a pipeline for `tokens`, timed by `timer`; the defaults are
     /// those of [`SseStream::builder`].
     pub fn new(tokens: S, timer: T) -> Self {
@@ -184,84 +168,94 @@ impl<S: TokenStream, T: Timer> Builder<S, T, Text, ()> {
             tokens,
             timer,
             format: Text,
-            observer: (),
-            capture_text: false,
-            batch: Batch::default(),
-            heartbeat: DEFAULT_HEARTBEAT,
-            initial_comment: false,
-            timeouts: Timeouts::new(),
-            on_error: None,
-            done: Some(Bytes::from_static(DONE)),
-            catch_panics: false,
+            settings: Settings {
+                observers: Vec::new(),
+                capture_text: false,
+                batch: Batch::default(),
+                heartbeat: DEFAULT_HEARTBEAT,
+                initial_comment: false,
+                timeouts: Timeouts::new(),
+                on_error: None,
+                end_marker: None,
+                catch_panics: false,
+            },
         }
     }
 }
 
-impl<S: TokenStream, T: Timer, F, O: Observer> Builder<S, T, F, O> {
-    /// How tokens are batched into chunks. `Batch::off()` sends every
-    /// token as its own event.
+impl<S: TokenStream, T: Timer, F> Builder<S, T, F> {
+    /// How deltas are batched into chunks. `Batch::off()` sends every
+    /// delta as its own frame.
     pub fn batch(mut self, batch: Batch) -> Self {
-        self.batch = batch;
+        self.settings.batch = batch;
         self
     }
 
-    /// The heartbeat interval: a `: ping` comment after this long without a
-    /// frame. Zero turns heartbeats off. Default: 15 s.
+    /// The heartbeat interval: the format's heartbeat (a `: ping` comment
+    /// for most) after this long without a frame. Zero turns heartbeats
+    /// off. Default: 15 s.
     pub fn heartbeat(mut self, interval: Duration) -> Self {
-        self.heartbeat = interval;
+        self.settings.heartbeat = interval;
         self
     }
 
-    /// Whether a comment frame goes out at once, before the first token, so
+    /// Whether a heartbeat goes out at once, before the first token, so
     /// HTTP/2 reverse proxies that hold headers until the first DATA frame
     /// pass them on. Default: off.
     pub fn initial_comment(mut self, on: bool) -> Self {
-        self.initial_comment = on;
+        self.settings.initial_comment = on;
         self
     }
 
     /// Time to first token, idle gap and total deadline; each ends the
-    /// stream with a timeout error event. Default: none.
+    /// stream with the format's error frame. Default: none.
     pub fn timeouts(mut self, timeouts: Timeouts) -> Self {
-        self.timeouts = timeouts;
+        self.settings.timeouts = timeouts;
         self
     }
 
-    /// How chunks are encoded. Default: [`Text`].
-    pub fn format<G: Format>(self, format: G) -> Builder<S, T, G, O> {
-        self.map_parts(|_, observer| (format, observer))
+    /// How deltas are written. Default: [`Text`]. A boxed format
+    /// (`Box<dyn Format + Send>`) lets a handler choose one per request.
+    pub fn format<G: Format>(self, format: G) -> Builder<S, T, G> {
+        Builder {
+            tokens: self.tokens,
+            timer: self.timer,
+            format,
+            settings: self.settings,
+        }
     }
 
-    /// Replaces the error event. Default: `event: error` with data
-    /// `{"error":{"message":"...","type":"..."}}`.
+    /// Replaces the format's error frame with the event `on_error` makes.
     ///
     /// The message of an upstream error is its `Display` text, which reaches
-    /// the client: replace the formatter if your errors hold anything the
-    /// client must not see.
+    /// the client in every format: replace the formatter if your errors
+    /// hold anything the client must not see.
     pub fn on_error(
         mut self,
         on_error: impl Fn(&Error<S::Error>) -> Event + Send + Sync + 'static,
     ) -> Self {
-        self.on_error = Some(ErrorFormatter::Custom(Box::new(on_error)));
+        self.settings.on_error = Some(ErrorFormatter::Custom(Box::new(on_error)));
         self
     }
 
-    /// The end marker after a normal end; `None` sends none. Default:
-    /// `data: [DONE]`.
+    /// Replaces the format's end marker, sent after a normal end; `None`
+    /// sends none. Default: the format's (`data: [DONE]` for the built-in
+    /// formats).
     pub fn done(mut self, done: Option<Event>) -> Self {
-        self.done = done.map(|event| event.to_bytes());
+        self.settings.end_marker = Some(done.map(|event| event.to_bytes()));
         self
     }
 
-    /// Whether a panic in the token stream is caught and sent as an error
-    /// event (type `internal_error`) instead of tearing the connection down.
-    /// Default: off.
+    /// Whether a panic in the token stream is caught and sent as the
+    /// format's error frame (type `internal_error`) instead of tearing the
+    /// connection down. Default: off.
     pub fn catch_panics(mut self, on: bool) -> Self {
-        self.catch_panics = on;
+        self.settings.catch_panics = on;
         self
     }
 
     /// Adds an [`Observer`]; observers added earlier are called first.
+    /// The stream's type does not change, however many are added.
     ///
     /// # Examples
     ///
@@ -288,62 +282,26 @@ impl<S: TokenStream, T: Timer, F, O: Observer> Builder<S, T, F, O> {
     /// # #[cfg(not(feature = "tokio"))]
     /// # fn main() {}
     /// ```
-    pub fn observe<P: Observer>(self, observer: P) -> Builder<S, T, F, (O, P)> {
-        self.map_parts(|format, before| (format, (before, observer)))
-    }
-
-    /// The same builder with its format and observer replaced by `parts`.
-    fn map_parts<G, P>(self, parts: impl FnOnce(F, O) -> (G, P)) -> Builder<S, T, G, P> {
-        let Builder {
-            tokens,
-            timer,
-            format,
-            observer,
-            capture_text,
-            batch,
-            heartbeat,
-            initial_comment,
-            timeouts,
-            on_error,
-            done,
-            catch_panics,
-        } = self;
-        let (format, observer) = parts(format, observer);
-        Builder {
-            tokens,
-            timer,
-            format,
-            observer,
-            capture_text,
-            batch,
-            heartbeat,
-            initial_comment,
-            timeouts,
-            on_error,
-            done,
-            catch_panics,
-        }
+    pub fn observe(mut self, observer: impl Observer + Send + 'static) -> Self {
+        self.settings.observers.push(Box::new(observer));
+        self
     }
 
     /// Calls `callback` with the [`StreamSummary`] when the stream ends,
     /// whatever the outcome, through `executor`, so the callback never delays
     /// the last frame.
-    pub fn on_complete_on<C, X>(
-        self,
-        executor: X,
-        callback: C,
-    ) -> Builder<S, T, F, (O, OnComplete<C, X>)>
+    pub fn on_complete_on<C, X>(self, executor: X, callback: C) -> Self
     where
         C: FnOnce(StreamSummary) + Send + 'static,
-        X: Executor,
+        X: Executor + Send + 'static,
     {
         self.observe(OnComplete::new(callback, executor))
     }
 
-    /// Calls `callback` with the [`StreamSummary`] on the tokio runtime when
-    /// the stream ends, whatever the outcome (the client going away
-    /// included), after the last frame; the seed of "log every completed
-    /// stream without blocking the response".
+    /// Calls `callback` with the [`StreamSummary`] when the stream ends,
+    /// whatever the outcome (the client going away included), after the
+    /// last frame, on tokio's blocking pool: the place for "log every
+    /// completed stream", even with a slow, blocking write.
     ///
     /// # Examples
     ///
@@ -369,170 +327,126 @@ impl<S: TokenStream, T: Timer, F, O: Observer> Builder<S, T, F, O> {
     /// ```
     #[cfg(feature = "tokio")]
     #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
-    pub fn on_complete<C>(
-        self,
-        callback: C,
-    ) -> Builder<S, T, F, (O, OnComplete<C, crate::observe::TokioExecutor>)>
+    pub fn on_complete<C>(self, callback: C) -> Self
     where
         C: FnOnce(StreamSummary) + Send + 'static,
     {
         self.on_complete_on(crate::observe::TokioExecutor, callback)
     }
 
-    /// Whether the [`StreamSummary`] carries the full text sent, in
+    /// Whether the [`StreamSummary`] carries the whole answer text sent, in
     /// [`StreamSummary::text`]. Default: off; on, the text is copied once
     /// more as it is sent.
     pub fn capture_text(mut self, on: bool) -> Self {
-        self.capture_text = on;
+        self.settings.capture_text = on;
         self
     }
 
     /// Builds the stream.
-    pub fn build(self) -> SseStream<S, T, F, O>
+    pub fn build(self) -> SseStream<S, T, F>
     where
+        S::Token: IntoDelta,
         S::Error: Display,
         F: Format,
     {
+        let Settings {
+            observers,
+            capture_text,
+            batch,
+            heartbeat,
+            initial_comment,
+            timeouts,
+            on_error,
+            end_marker,
+            catch_panics,
+        } = self.settings;
         let upstream: Upstream<S> = self.tokens.map_err(Error::Upstream as fn(_) -> _);
-        let caught = CatchPanic::with_enabled(upstream, self.catch_panics);
-        let timed = Timeout::new(caught, self.timeouts, self.timer.clone());
-        let batched = Batched::new(timed, self.batch, self.timer.clone());
+        let caught = CatchPanic::with_enabled(upstream, catch_panics);
+        let timed = Timeout::new(caught, timeouts, self.timer.clone());
+        let batched = Batched::new(timed, batch, self.timer.clone());
+        let heartbeat_frame = self.format.heartbeat();
         let mut frames = Frames::new(batched, self.format);
-        if let Some(on_error) = self.on_error {
+        if let Some(on_error) = on_error {
             frames.set_error_formatter(on_error);
         }
-        frames.set_done(self.done);
-        if self.capture_text {
-            frames.capture_text();
+        if let Some(marker) = end_marker {
+            frames.set_end_marker(marker);
         }
-        let inner = Heartbeat::new(frames, self.heartbeat, self.timer.clone())
-            .initial_comment(self.initial_comment);
-        SseStream {
-            inner,
-            timer: self.timer,
-            observer: self.observer,
-            stats: Stats::default(),
-        }
+        let heartbeats = Heartbeat::new(frames, heartbeat, self.timer.clone())
+            .frame(heartbeat_frame)
+            .initial_comment(initial_comment);
+        let inner = Observe::new(heartbeats, observers, self.timer).capture_text(capture_text);
+        SseStream { inner }
     }
 }
 
-impl<S: TokenStream, T: Timer, F, O: Observer> SseStream<S, T, F, O> {
+impl<S: TokenStream, T: Timer, F> SseStream<S, T, F> {
     /// Notes that the client went away while the stream runs on.
     #[cfg(feature = "tokio")]
     pub(crate) fn mark_disconnected(self: Pin<&mut Self>) {
-        self.project().stats.disconnected = true;
+        self.project().inner.mark_disconnected();
     }
 }
 
-impl<S, T, F, O> Stream for SseStream<S, T, F, O>
+impl<S, T, F> Stream for SseStream<S, T, F>
 where
     S: TokenStream,
+    S::Token: IntoDelta,
     S::Error: Display,
-    S::Token: AsRef<str> + Into<String>,
     T: Timer,
     F: Format,
-    O: Observer,
 {
     type Item = Bytes;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
-        let mut this = self.project();
-        let stats = this.stats;
-        if !stats.polled {
-            stats.polled = true;
-            stats.started = Stats::now::<T, O>(this.timer);
-            this.observer.on_start();
-        }
-        let polled = this.inner.as_mut().poll_next(cx);
-        let Poll::Ready(frame) = &polled else {
-            return polled;
-        };
-        let Some(frame) = frame else {
-            if !stats.ended {
-                let outcome = stats.outcome.unwrap_or(Outcome::Completed);
-                let text = this.inner.get_pin_mut().take_transcript();
-                stats.end(outcome, text, this.timer, this.observer);
+        let mut inner = self.project().inner;
+        loop {
+            match ready!(inner.as_mut().poll_next(cx)) {
+                // A delta the format keeps for later: nothing to write.
+                Some(frame) if frame.bytes().is_empty() => continue,
+                frame => return Poll::Ready(frame.map(|frame| frame.into_bytes())),
             }
-            return polled;
-        };
-        let bytes = frame.len() as u64;
-        stats.bytes += bytes;
-        let heartbeat = this.inner.as_ref().get_ref();
-        if heartbeat.last_was_heartbeat() {
-            stats.heartbeats += 1;
-            this.observer.on_heartbeat();
-            return polled;
         }
-        let frames = heartbeat.get_ref();
-        match frames.last() {
-            Last::Chunk => {
-                let tokens = frames.tokens() - stats.tokens;
-                stats.tokens = frames.tokens();
-                stats.chunks += 1;
-                let now = Stats::now::<T, O>(this.timer);
-                if stats.chunks == 1 {
-                    if let (Some(start), Some(now)) = (stats.started, now) {
-                        let ttft = now.saturating_duration_since(start);
-                        stats.ttft = Some(ttft);
-                        this.observer.on_first_token(ttft);
-                    }
-                }
-                let gap = stats
-                    .last_chunk
-                    .zip(now)
-                    .map(|(last, now)| now.saturating_duration_since(last));
-                stats.last_chunk = now;
-                this.observer.on_chunk(ChunkStats { tokens, bytes, gap });
-            }
-            Last::Error { outcome, message } => {
-                stats.outcome = Some(*outcome);
-                stats.error = Some(message.clone());
-                this.observer.on_error(*outcome, message);
-            }
-            Last::End => stats.outcome = Some(Outcome::Completed),
-            Last::Nothing => {}
-        }
-        polled
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        self.inner.size_hint()
+        // Frames the format keeps for later are not written.
+        (0, self.inner.size_hint().1)
     }
 }
 
-impl<S, T, F, O> FusedStream for SseStream<S, T, F, O>
+impl<S, T, F> FusedStream for SseStream<S, T, F>
 where
     S: TokenStream,
+    S::Token: IntoDelta,
     S::Error: Display,
-    S::Token: AsRef<str> + Into<String>,
     T: Timer,
     F: Format,
-    O: Observer,
 {
     fn is_terminated(&self) -> bool {
         self.inner.is_terminated()
     }
 }
 
-impl<S: TokenStream, T: Timer, F, O: Observer> fmt::Debug for SseStream<S, T, F, O> {
+impl<S: TokenStream, T: Timer, F> fmt::Debug for SseStream<S, T, F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SseStream")
-            .field("stats", &self.stats)
-            .finish_non_exhaustive()
+        f.debug_struct("SseStream").finish_non_exhaustive()
     }
 }
 
-impl<S: TokenStream, T: fmt::Debug, F: fmt::Debug, O> fmt::Debug for Builder<S, T, F, O> {
+impl<S: TokenStream, T: fmt::Debug, F: fmt::Debug> fmt::Debug for Builder<S, T, F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let settings = &self.settings;
         f.debug_struct("Builder")
             .field("timer", &self.timer)
             .field("format", &self.format)
-            .field("batch", &self.batch)
-            .field("heartbeat", &self.heartbeat)
-            .field("initial_comment", &self.initial_comment)
-            .field("timeouts", &self.timeouts)
-            .field("done", &self.done)
-            .field("catch_panics", &self.catch_panics)
+            .field("observers", &settings.observers.len())
+            .field("batch", &settings.batch)
+            .field("heartbeat", &settings.heartbeat)
+            .field("initial_comment", &settings.initial_comment)
+            .field("timeouts", &settings.timeouts)
+            .field("end_marker", &settings.end_marker)
+            .field("catch_panics", &settings.catch_panics)
             .finish_non_exhaustive()
     }
 }

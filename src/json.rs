@@ -30,12 +30,16 @@ impl Event {
     /// ```
     #[cfg_attr(docsrs, doc(cfg(feature = "json")))]
     pub fn json<T: Serialize + ?Sized>(value: &T) -> Result<Self, serde_json::Error> {
-        let mut json = Vec::with_capacity(128);
-        value.serialize(&mut Serializer::with_formatter(&mut json, JsFormatter))?;
-        let json = String::from_utf8(json)
-            .map_err(|_| serde::ser::Error::custom("serializer wrote invalid UTF-8"))?;
-        Ok(Event::new(json))
+        Ok(Event::new(to_string(value)?))
     }
+}
+
+/// `value` as compact JSON on one line, U+2028 and U+2029 escaped.
+pub(crate) fn to_string<T: Serialize + ?Sized>(value: &T) -> Result<String, serde_json::Error> {
+    let mut json = Vec::with_capacity(128);
+    value.serialize(&mut Serializer::with_formatter(&mut json, JsFormatter))?;
+    String::from_utf8(json)
+        .map_err(|_| serde::ser::Error::custom("serializer wrote invalid UTF-8"))
 }
 
 /// Compact JSON that also escapes U+2028 and U+2029.

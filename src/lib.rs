@@ -1,11 +1,12 @@
-//! Stream LLM tokens to HTTP clients as spec-exact Server-Sent Events.
+//! Stream LLM output to HTTP clients as spec-exact Server-Sent Events.
 //!
-//! `llm-sse` turns the token stream a model produces into SSE frames with the
-//! lowest possible time to first token: the first token goes out the moment
-//! it exists, later ones travel a few per frame, heartbeats keep proxies from
-//! cutting quiet streams, and a failure reaches the client as an event
-//! instead of a torn connection. It also reads SSE streams back, for services
-//! that re-stream an upstream provider.
+//! `llm-sse` turns what a model produces (text, reasoning, tool calls with
+//! streamed JSON arguments, usage, a finish reason) into SSE frames with
+//! the lowest possible time to first token: the first token goes out the
+//! moment it exists, later ones travel a few per frame, heartbeats keep
+//! proxies from cutting quiet streams, and a failure reaches the client as
+//! the format's own error instead of a torn connection. It also reads SSE
+//! streams back, for services that re-stream an upstream provider.
 //!
 //! # Quick start
 //!
@@ -37,6 +38,45 @@
 //! # fn main() {}
 //! ```
 //!
+//! # Typed output
+//!
+//! A stream of text tokens is the short path; real answers are a stream of
+//! [`Delta`]s: text, reasoning, tool calls and their argument fragments,
+//! [`Usage`] and a [`FinishReason`]. The same stream leaves in any
+//! [`format`]: plain [`Text`](format::Text) events,
+//! [`JsonDelta`](format::JsonDelta) objects, or OpenAI Chat Completions
+//! chunks ([`OpenAiChat`](format::OpenAiChat), feature `openai`):
+//!
+//! ```
+//! # #[cfg(all(feature = "tokio", feature = "openai"))]
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! use futures_util::{stream, StreamExt};
+//! use llm_sse::format::OpenAiChat;
+//! use llm_sse::{Delta, FinishReason, SseStream, Usage};
+//!
+//! let answer = stream::iter([
+//!     Delta::reasoning("The user asks about Paris."),
+//!     Delta::tool_call(0, "call_1", "get_weather"),
+//!     Delta::tool_arguments(0, "{\"city\":"),
+//!     Delta::tool_arguments(0, "\"Paris\"}"),
+//!     Delta::usage(Usage::new(20, 12)),
+//!     Delta::finish(FinishReason::ToolCalls),
+//! ])
+//! .map(Ok::<_, std::io::Error>);
+//!
+//! let body = SseStream::builder(answer)
+//!     .format(OpenAiChat::new("my-model").include_usage(true))
+//!     .build();
+//! let text = body.map(|frame| String::from_utf8_lossy(&frame).into_owned()).collect::<String>().await;
+//! assert!(text.contains("\"function\":{\"arguments\":\"{\\\"city\\\":\\\"Paris\\\"}\"}"));
+//! assert!(text.contains("\"finish_reason\":\"tool_calls\""));
+//! assert!(text.ends_with("\"total_tokens\":32}}\n\ndata: [DONE]\n\n"));
+//! # }
+//! # #[cfg(not(all(feature = "tokio", feature = "openai")))]
+//! # fn main() {}
+//! ```
+//!
 //! # Events and encoding
 //!
 //! [`Event`] holds one event. Data and comments may hold any text: each
@@ -52,12 +92,13 @@
 //!
 //! [`SseStream::builder`] composes the [`adapters`] in the right order:
 //! panics caught (if asked), [timeouts](adapters::Timeouts),
-//! [batching](adapters::Batch) that never delays the first token,
-//! [formats](adapters::Format), one error event on failure, the end marker,
-//! and heartbeats. Each adapter is also usable alone through
-//! [`TokenStreamExt`] and [`FrameStreamExt`]. Byte tokens go through
-//! [`TokenStreamExt::utf8`] first, which joins characters split between
-//! tokens.
+//! [batching](adapters::Batch) that never delays the first token and joins
+//! only deltas of one kind, the [format](format::Format) with its error
+//! frame and end marker, heartbeats, and [observation](observe). Each
+//! adapter is also usable alone through [`TokenStreamExt`] and
+//! [`FrameStreamExt`]. Byte tokens go through [`TokenStreamExt::utf8`]
+//! first, which joins characters split between tokens; a tokio channel of
+//! deltas is a stream through [`SseStream::from_receiver`].
 //!
 //! Adapters that need time take a [`Timer`]; the core needs no runtime, and
 //! the `tokio` feature provides [`TokioTimer`].
@@ -66,16 +107,17 @@
 //!
 //! [`observe::Observer`] hooks see every stream start, send its first token,
 //! flush chunks and heartbeats, fail, and end exactly once with a
-//! [`observe::StreamSummary`], whatever the outcome, the client going away
-//! included. [`Builder::on_complete`] hands the summary to a callback off the
-//! response path.
+//! [`observe::StreamSummary`] (counts per kind, usage, finish reason),
+//! whatever the outcome, the client going away included.
+//! [`Builder::on_complete`] hands the summary to a callback off the async
+//! workers.
 //!
 //! # Serving it
 //!
 //! With the `axum` feature an [`SseStream`] is an `IntoResponse`; with
 //! `actix-web` it is a `Responder`; with `http-body`,
-//! [`body::response`] makes an `http::Response` for any hyper-based stack.
-//! Each sets `content-type: text/event-stream`,
+//! `serve::response` makes an `http::Response` for any hyper-based stack.
+//! Each sets the [`serve::HEADERS`]: `content-type: text/event-stream`,
 //! `cache-control: no-cache, no-transform` and `x-accel-buffering: no`.
 //!
 //! ```
@@ -97,9 +139,9 @@
 //!
 //! **When the client goes away**, the response body is dropped, and with it
 //! the token stream: the model stops at once and the outcome is
-//! `cancelled`. [`SseStream::finish_on_disconnect`] instead runs the stream
-//! to its end in the background, so usage, billing and completion logs see
-//! the whole answer.
+//! `cancelled`. `SseStream::finish_on_disconnect` (feature `tokio`) instead
+//! runs the stream to its end in the background, so usage, billing and
+//! completion logs see the whole answer.
 //!
 //! **A client that stops reading** stops the stream: the body is polled
 //! only when the socket takes more bytes, so the token stream is pulled no
@@ -120,7 +162,7 @@
 //! first DATA frame; [`Builder::initial_comment`] sends a comment at once.
 //!
 //! **Compression** holds frames back until it has enough bytes; see
-//! [`body`] for which middlewares skip `text/event-stream`.
+//! [`serve`] for which middlewares skip `text/event-stream`.
 //!
 //! **Set `TCP_NODELAY`** on accepted sockets (for axum 0.8:
 //! `listener.tap_io(|tcp| { let _ = tcp.set_nodelay(true); })` with
@@ -138,30 +180,26 @@
 //!
 //! No feature is on by default.
 //!
-//! - `tokio`: [`TokioTimer`] and [`SseStream::builder`].
-//! - `json`: `Event::json`, JSON payloads through serde that round-trip any
-//!   text exactly.
+//! - `tokio`: [`TokioTimer`], `SseStream::builder`,
+//!   `SseStream::from_receiver` and `SseStream::finish_on_disconnect`.
+//! - `json`: `Event::json` and `Data::json`, JSON payloads through serde.
 //! - `metrics`: `observe::MetricsObserver`, stream metrics through the
 //!   `metrics` facade (Prometheus and others).
 //! - `tracing`: `observe::TracingObserver`, one span per stream.
-//! - `http-body`: [`body::SseBody`], an `http_body::Body`, and
-//!   [`body::response`].
-//! - `axum`: `IntoResponse` for [`SseStream`] and [`Detached`] (axum 0.8).
-//! - `actix-web`: `Responder` for [`SseStream`] and [`Detached`] (actix-web 4).
-//! - `openai`: [`openai::ChatCompletionChunks`], the OpenAI Chat
-//!   Completions streaming format.
+//! - `http-body`: `serve::SseBody`, an `http_body::Body`, and
+//!   `serve::response`.
+//! - `axum`: `IntoResponse` for [`SseStream`] and `serve::Detached` (axum 0.8).
+//! - `actix-web`: `Responder` for [`SseStream`] and `serve::Detached`
+//!   (actix-web 4).
+//! - `openai`: `format::OpenAiChat`, the OpenAI Chat Completions streaming
+//!   format, and `format::ChatCompletion`, the same answer as one object.
 //! - `full`: every feature above.
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-#[cfg(feature = "actix-web")]
-mod actix;
-#[cfg(feature = "axum")]
-mod axum;
 mod builder;
-#[cfg(feature = "tokio")]
-mod detached;
+mod delta;
 mod encode;
 mod error;
 mod event;
@@ -171,18 +209,13 @@ mod timer;
 mod token;
 
 pub mod adapters;
-#[cfg(feature = "http-body")]
-#[cfg_attr(docsrs, doc(cfg(feature = "http-body")))]
-pub mod body;
 pub mod decode;
+pub mod format;
 pub mod observe;
-#[cfg(feature = "openai")]
-#[cfg_attr(docsrs, doc(cfg(feature = "openai")))]
-pub mod openai;
+pub mod serve;
 
 pub use builder::{Builder, SseStream, DEFAULT_HEARTBEAT};
-#[cfg(feature = "tokio")]
-pub use detached::Detached;
+pub use delta::{Data, Delta, DeltaKind, FinishReason, IntoDelta, TokenCounts, Usage};
 pub use error::{Error, Panicked, TimedOut, TimeoutKind};
 pub use event::{Event, EventBuilder, EventError};
 pub use timer::{Sleep, Timer};

@@ -7,18 +7,23 @@ use bytes::Bytes;
 use futures_core::Stream;
 
 use crate::adapters::{
-    Batch, Batched, CatchPanic, ChunkText, Format, Frames, Heartbeat, Timeout, Timeouts, Utf8,
+    Batch, Batched, CatchPanic, Chunk, Frames, Heartbeat, Observe, TaggedFrame, Timeout,
+    Timeouts, Utf8,
 };
+use crate::delta::IntoDelta;
 use crate::error::{Panicked, TimedOut};
+use crate::format::Format;
+use crate::observe::Observer;
 use crate::timer::Timer;
 use crate::Error;
 
-/// A stream of tokens from a model: any `Stream<Item = Result<T, E>>`.
+/// A stream of a model's output: any `Stream<Item = Result<T, E>>`.
 ///
 /// Not to be confused with `proc_macro::TokenStream`: this one is
 /// `llm_sse::TokenStream`, a trait with a blanket implementation, so there is
-/// nothing to implement. Text tokens are `String`, `&'static str` or
-/// `Cow<'static, str>`; byte tokens (`Bytes`, `Vec<u8>`, anything
+/// nothing to implement. Tokens are text (`String`, `&'static str`,
+/// `Cow<'static, str>`) or typed [`Delta`](crate::Delta)s: anything that
+/// implements [`IntoDelta`]. Byte tokens (`Bytes`, `Vec<u8>`, anything
 /// `Into<Bytes>`) become text through [`TokenStreamExt::utf8`], which joins
 /// characters split between tokens.
 pub trait TokenStream: Stream<Item = Result<Self::Token, Self::Error>> {
@@ -42,8 +47,8 @@ where
 /// right order; reach for these to build a pipeline of your own.
 pub trait TokenStreamExt: TokenStream + Sized {
     /// Decodes byte tokens (`Bytes`, `Vec<u8>`, anything `Into<Bytes>`) as
-    /// UTF-8 text, yielding [`Utf8Bytes`](crate::adapters::Utf8Bytes): a
-    /// whole, valid token becomes text without a copy.
+    /// UTF-8 text, yielding `String`s: a whole, valid token is checked once,
+    /// and its buffer is reused when the token owns it alone.
     ///
     /// A character split between tokens is held back until it is complete;
     /// invalid bytes become U+FFFD without losing the text after them; an
@@ -60,7 +65,7 @@ pub trait TokenStreamExt: TokenStream + Sized {
     /// // "é" is C3 A9; "€" is E2 82 AC.
     /// let tokens = stream::iter([&b"caf\xC3"[..], b"\xA9 5\xE2\x82", b"\xAC\xFF!"])
     ///     .map(Ok::<_, std::io::Error>);
-    /// let text: Vec<String> = tokens.utf8().map_ok(String::from).try_collect().await?;
+    /// let text: Vec<String> = tokens.utf8().try_collect().await?;
     /// assert_eq!(text, ["caf", "é 5", "€\u{FFFD}!"]);
     /// # Ok::<(), std::io::Error>(())
     /// # }).unwrap()?;
@@ -73,11 +78,11 @@ pub trait TokenStreamExt: TokenStream + Sized {
         Utf8::new(self)
     }
 
-    /// Coalesces text tokens into [`Chunk`](crate::adapters::Chunk)s under
-    /// `policy`, without ever delaying the first token.
+    /// Coalesces deltas of one kind into [`Chunk`]s under `policy`, without
+    /// ever delaying the first one.
     ///
-    /// See [`Batch`] for the rules. Empty tokens are skipped, so a chunk is
-    /// never empty. Errors pass through after the text before them.
+    /// See [`Batch`] for the rules. Empty text is skipped, so a chunk is
+    /// never empty. Errors pass through after the deltas before them.
     ///
     /// # Examples
     ///
@@ -92,7 +97,7 @@ pub trait TokenStreamExt: TokenStream + Sized {
     /// let tokens = stream::iter(["a", "b", "c", "d", "e", "f"]).map(Ok::<_, ()>);
     /// let chunks: Vec<String> = tokens
     ///     .batch(Batch::tokens(2), TokioTimer)
-    ///     .map_ok(String::from)
+    ///     .map_ok(|chunk| chunk.delta().as_text().unwrap_or_default().to_owned())
     ///     .try_collect()
     ///     .await
     ///     .unwrap();
@@ -102,9 +107,9 @@ pub trait TokenStreamExt: TokenStream + Sized {
     /// # #[cfg(not(feature = "tokio"))]
     /// # fn main() {}
     /// ```
-    fn batch<T: Timer>(self, policy: Batch, timer: T) -> Batched<Self, T>
+    fn batch<T: Timer>(self, policy: Batch, timer: T) -> Batched<Self, Self::Error, T>
     where
-        Self::Token: AsRef<str> + Into<String>,
+        Self::Token: IntoDelta,
     {
         Batched::new(self, policy, timer)
     }
@@ -130,20 +135,22 @@ pub trait TokenStreamExt: TokenStream + Sized {
         CatchPanic::new(self)
     }
 
-    /// Encodes text chunks as SSE frames with `format`: an error becomes one
-    /// `event: error` frame that ends the stream, and a normal end is
-    /// followed by `data: [DONE]`. Both are configurable on [`Frames`].
+    /// Writes deltas (or [`Chunk`]s) as SSE frames in `format`, yielding
+    /// [`TaggedFrame`]s: an error becomes the format's terminal error frame
+    /// and ends the stream, and a normal end is followed by the format's end
+    /// frames and end marker (`data: [DONE]` for most). Both are replaceable
+    /// on [`Frames`].
     ///
     /// # Examples
     ///
     /// ```
     /// use futures_util::{stream, StreamExt};
-    /// use llm_sse::adapters::Text;
+    /// use llm_sse::format::Text;
     /// use llm_sse::{Error, TokenStreamExt};
     ///
     /// # futures_util::FutureExt::now_or_never(async {
     /// let tokens = stream::iter([Ok("Hi"), Err(Error::Upstream("model crashed"))]);
-    /// let frames: Vec<_> = tokens.frames(Text).collect().await;
+    /// let frames: Vec<_> = tokens.frames(Text).map(|frame| frame.into_bytes()).collect().await;
     /// assert_eq!(frames[0], "data: Hi\n\n");
     /// assert_eq!(
     ///     frames[1],
@@ -155,7 +162,7 @@ pub trait TokenStreamExt: TokenStream + Sized {
     fn frames<F, E>(self, format: F) -> Frames<Self, F, E>
     where
         Self: TokenStream<Error = Error<E>>,
-        Self::Token: ChunkText,
+        Self::Token: Into<Chunk>,
         F: Format,
         E: Display,
     {
@@ -165,10 +172,12 @@ pub trait TokenStreamExt: TokenStream + Sized {
 
 impl<S: TokenStream> TokenStreamExt for S {}
 
-/// The adapters on a stream of encoded frames.
-pub trait FrameStreamExt: Stream<Item = Bytes> + Sized {
-    /// Writes a `: ping` comment line whenever `interval` passes without a
-    /// frame. A zero interval turns heartbeats off.
+/// The adapters on a stream of [`TaggedFrame`]s, such as
+/// [`TokenStreamExt::frames`] yields.
+pub trait FrameStreamExt: Stream<Item = TaggedFrame> + Sized {
+    /// Writes a heartbeat (a `: ping` comment line; another frame with
+    /// [`Heartbeat::frame`]) whenever `interval` passes without a frame. A
+    /// zero interval turns heartbeats off.
     ///
     /// # Examples
     ///
@@ -177,16 +186,21 @@ pub trait FrameStreamExt: Stream<Item = Bytes> + Sized {
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
     /// # async fn main() {
     /// use std::time::Duration;
-    /// use bytes::Bytes;
     /// use futures_util::{stream, StreamExt};
-    /// use llm_sse::{FrameStreamExt, TokioTimer};
+    /// use llm_sse::format::Text;
+    /// use llm_sse::{FrameStreamExt, TokenStreamExt, TokioTimer};
     ///
     /// let slow = stream::once(async {
     ///     tokio::time::sleep(Duration::from_secs(40)).await;
-    ///     Bytes::from_static(b"data: late\n\n")
+    ///     Ok::<_, llm_sse::Error<std::io::Error>>("late")
     /// });
-    /// let frames: Vec<Bytes> = slow.heartbeat(Duration::from_secs(15), TokioTimer).collect().await;
-    /// assert_eq!(frames, [": ping\n", ": ping\n", "data: late\n\n"]);
+    /// let frames: Vec<_> = slow
+    ///     .frames(Text)
+    ///     .heartbeat(Duration::from_secs(15), TokioTimer)
+    ///     .map(|frame| frame.into_bytes())
+    ///     .collect()
+    ///     .await;
+    /// assert_eq!(frames, [": ping\n", ": ping\n", "data: late\n\n", "data: [DONE]\n\n"]);
     /// # }
     /// # #[cfg(not(feature = "tokio"))]
     /// # fn main() {}
@@ -194,6 +208,50 @@ pub trait FrameStreamExt: Stream<Item = Bytes> + Sized {
     fn heartbeat<T: Timer>(self, interval: Duration, timer: T) -> Heartbeat<Self, T> {
         Heartbeat::new(self, interval, timer)
     }
+
+    /// Reports every frame to `observer` (add more with [`Observe::and`]),
+    /// and ends the observation exactly once, the stream being dropped
+    /// included.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[cfg(feature = "tokio")]
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use std::sync::{Arc, Mutex};
+    /// use futures_util::{stream, StreamExt};
+    /// use llm_sse::format::Text;
+    /// use llm_sse::observe::{Observer, StreamSummary};
+    /// use llm_sse::{FrameStreamExt, TokenStreamExt, TokioTimer};
+    ///
+    /// #[derive(Clone, Default)]
+    /// struct Tokens(Arc<Mutex<u64>>);
+    ///
+    /// impl Observer for Tokens {
+    ///     fn needs_time(&self) -> bool {
+    ///         false
+    ///     }
+    ///     fn on_end(&mut self, summary: &StreamSummary) {
+    ///         *self.0.lock().unwrap() = summary.tokens;
+    ///     }
+    /// }
+    ///
+    /// let tokens = Tokens::default();
+    /// let model = stream::iter(["a", "b"]).map(Ok::<_, llm_sse::Error<std::io::Error>>);
+    /// model.frames(Text).observe(tokens.clone(), TokioTimer).count().await;
+    /// assert_eq!(*tokens.0.lock().unwrap(), 2);
+    /// # }
+    /// # #[cfg(not(feature = "tokio"))]
+    /// # fn main() {}
+    /// ```
+    fn observe<T: Timer>(
+        self,
+        observer: impl Observer + Send + 'static,
+        timer: T,
+    ) -> Observe<Self, T> {
+        Observe::new(self, vec![Box::new(observer)], timer)
+    }
 }
 
-impl<S: Stream<Item = Bytes>> FrameStreamExt for S {}
+impl<S: Stream<Item = TaggedFrame>> FrameStreamExt for S {}

@@ -1,5 +1,6 @@
 //! [`Batched`]: tokens coalesced into chunks without delaying the first one.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::mem;
 use std::pin::Pin;
@@ -9,15 +10,19 @@ use std::time::{Duration, Instant};
 use futures_core::{FusedStream, Stream};
 use pin_project_lite::pin_project;
 
+use crate::delta::{Delta, IntoDelta};
 use crate::timer::{later, Deadline, Timer};
 
 /// When [`Batched`] flushes a chunk.
 ///
-/// The first token of a stream always goes out at once. After it, tokens
-/// coalesce until one of the limits is reached: `max_tokens` tokens,
-/// `max_bytes` bytes of text, or `max_delay` since the oldest token waiting.
-/// Tokens that are already available are taken without waiting, and nothing
-/// is held when the upstream ends or fails.
+/// The first delta of a stream always goes out at once. After it, deltas
+/// of one kind coalesce (text with text, reasoning with reasoning, argument
+/// fragments of one tool call) until one of the limits is reached:
+/// `max_tokens` deltas, `max_bytes` bytes of text, or `max_delay` since the
+/// oldest delta waiting. A delta of another kind flushes the chunk at once;
+/// tool-call starts, usage, the finish reason and data never wait. Deltas
+/// that are already available are taken without waiting, and nothing is
+/// held when the upstream ends or fails.
 ///
 /// Defaults: 4 tokens, 16 KiB, 50 ms, and [`reset_after_idle`](Batch::reset_after_idle) on.
 ///
@@ -109,70 +114,99 @@ impl Batch {
     }
 }
 
-/// Text of one or more tokens, flushed together.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// One delta, or several of one kind joined, flushed together: what
+/// [`Batched`] yields.
+///
+/// # Examples
+///
+/// ```
+/// use llm_sse::adapters::Chunk;
+/// use llm_sse::Delta;
+///
+/// let chunk = Chunk::new(Delta::text("Hello"), 2);
+/// assert_eq!(chunk.delta().as_text(), Some("Hello"));
+/// assert_eq!(chunk.tokens(), 2);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Chunk {
-    text: String,
+    delta: Delta,
     tokens: usize,
 }
 
 impl Chunk {
-    /// A chunk of `tokens` tokens whose text is `text`.
-    pub fn new(text: impl Into<String>, tokens: usize) -> Self {
+    /// A chunk of `tokens` deltas joined into `delta`.
+    pub fn new(delta: impl IntoDelta, tokens: usize) -> Self {
         Self {
-            text: text.into(),
+            delta: delta.into_delta(),
             tokens,
         }
     }
 
-    /// The joined text of the tokens.
-    pub fn text(&self) -> &str {
-        &self.text
+    /// The joined delta.
+    pub fn delta(&self) -> &Delta {
+        &self.delta
     }
 
-    /// How many tokens were joined.
+    /// How many deltas were joined: for text, reasoning and tool arguments,
+    /// the model's tokens.
     pub fn tokens(&self) -> usize {
         self.tokens
     }
 
-    /// The text, without copying.
-    pub fn into_text(self) -> String {
-        self.text
+    /// The joined delta, without copying.
+    pub fn into_delta(self) -> Delta {
+        self.delta
     }
 }
 
-impl AsRef<str> for Chunk {
-    fn as_ref(&self) -> &str {
-        &self.text
+/// A single delta is a chunk of one.
+impl<D: IntoDelta> From<D> for Chunk {
+    fn from(delta: D) -> Self {
+        Self::new(delta, 1)
     }
 }
 
-impl From<Chunk> for String {
-    fn from(chunk: Chunk) -> String {
-        chunk.text
+/// The text a delta of a joinable kind carries, for the batch to join.
+fn joinable_text(delta: &mut Delta) -> Option<&mut Cow<'static, str>> {
+    match delta {
+        Delta::Text(text) | Delta::Reasoning(text) => Some(text),
+        Delta::ToolArguments { fragment, .. } => Some(fragment),
+        _ => None,
+    }
+}
+
+/// Whether `next` may join `pending`: text with text, reasoning with
+/// reasoning, argument fragments of the same tool call.
+fn joins(pending: &Delta, next: &Delta) -> bool {
+    match (pending, next) {
+        (Delta::Text(_), Delta::Text(_)) | (Delta::Reasoning(_), Delta::Reasoning(_)) => true,
+        (Delta::ToolArguments { index: a, .. }, Delta::ToolArguments { index: b, .. }) => a == b,
+        _ => false,
     }
 }
 
 pin_project! {
-    /// Coalesces tokens into [`Chunk`]s; see
+    /// Coalesces deltas into [`Chunk`]s; see
     /// [`TokenStreamExt::batch`](crate::TokenStreamExt::batch).
+    #[project = BatchedProj]
     #[must_use = "streams do nothing unless polled"]
-    pub struct Batched<S: Stream, T: Timer> {
+    pub struct Batched<S, E, T: Timer> {
         #[pin]
         stream: S,
         policy: Batch,
-        pending: String,
+        // The chunk being filled, and how many deltas and bytes it holds.
+        pending: Option<Delta>,
         pending_tokens: usize,
-        // An item that arrived while a chunk had to be flushed first: a token
-        // that did not fit, or an error.
-        carry: Option<S::Item>,
+        pending_len: usize,
+        // An item that arrived while a chunk had to be flushed first: a delta
+        // of another kind, one that did not fit, or an error.
+        carry: Option<Result<Delta, E>>,
         deadline: Deadline<T>,
-        // When the oldest waiting token must go out.
-        // When the oldest waiting token must go out, once known: the clock
+        // When the oldest waiting delta must go out, once known: the clock
         // is read only when the upstream makes us wait (or after idling), so
-        // chunks filled by ready tokens cost no clock read.
+        // chunks filled by ready deltas cost no clock read.
         flush_at: Option<Instant>,
-        // Whether a chunk went out yet: the first token never waits.
+        // Whether a chunk went out yet: the first delta never waits.
         started: bool,
         // When the upstream last left us with nothing to send.
         idle_since: Option<Instant>,
@@ -180,14 +214,15 @@ pin_project! {
     }
 }
 
-impl<S: Stream, T: Timer> Batched<S, T> {
+impl<S, E, T: Timer> Batched<S, E, T> {
     pub(crate) fn new(stream: S, policy: Batch, timer: T) -> Self {
         Self {
             flush_at: None,
             stream,
             policy,
-            pending: String::new(),
+            pending: None,
             pending_tokens: 0,
+            pending_len: 0,
             carry: None,
             deadline: Deadline::new(timer),
             started: false,
@@ -211,16 +246,16 @@ impl<S: Stream, T: Timer> Batched<S, T> {
         self.project().stream
     }
 
-    /// The upstream stream; tokens waiting in a chunk are dropped.
+    /// The upstream stream; deltas waiting in a chunk are dropped.
     pub fn into_inner(self) -> S {
         self.stream
     }
 }
 
-impl<S, Tok, E, T> Stream for Batched<S, T>
+impl<S, D, E, T> Stream for Batched<S, E, T>
 where
-    S: Stream<Item = Result<Tok, E>>,
-    Tok: AsRef<str> + Into<String>,
+    S: Stream<Item = Result<D, E>>,
+    D: IntoDelta,
     T: Timer,
 {
     type Item = Result<Chunk, E>;
@@ -232,16 +267,21 @@ where
             let next = match this.carry.take() {
                 Some(item) => Poll::Ready(Some(item)),
                 None if *this.upstream_done => Poll::Ready(None),
-                None => this.stream.as_mut().poll_next(cx),
+                None => this
+                    .stream
+                    .as_mut()
+                    .poll_next(cx)
+                    .map(|item| item.map(|item| item.map(IntoDelta::into_delta))),
             };
             match next {
-                Poll::Ready(Some(Ok(token))) => {
-                    let text = token.as_ref();
-                    if text.is_empty() {
-                        continue; // never an empty chunk
-                    }
-                    if *this.pending_tokens == 0 {
-                        // Tokens that arrive after a wait were timed then;
+                Poll::Ready(Some(Ok(mut delta))) => {
+                    let len = match joinable_text(&mut delta) {
+                        Some(text) if text.is_empty() => continue, // never an empty chunk
+                        Some(text) => Some(text.len()),
+                        None => None,
+                    };
+                    let Some(pending) = this.pending.as_mut() else {
+                        // Deltas that arrive after a wait were timed then;
                         // ready ones count as arriving now.
                         let idle_since = this.idle_since.take();
                         let now = idle_since.map(|_| this.deadline.now());
@@ -249,64 +289,70 @@ where
                             && idle_since.zip(now).is_some_and(|(since, now)| {
                                 now.duration_since(since) > policy.max_delay
                             });
+                        let Some(len) = len else {
+                            // Tool-call starts, usage, finish and data never wait.
+                            *this.started = true;
+                            return Poll::Ready(Some(Ok(Chunk::new(delta, 1))));
+                        };
                         if !*this.started
                             || idle
                             || policy.max_tokens == 1
-                            || text.len() >= policy.max_bytes
+                            || len >= policy.max_bytes
                         {
                             *this.started = true;
-                            return Poll::Ready(Some(Ok(Chunk::new(token, 1))));
+                            return Poll::Ready(Some(Ok(Chunk::new(delta, 1))));
                         }
                         *this.flush_at = now.map(|now| later(now, policy.max_delay));
-                        this.pending.reserve(
-                            text.len()
-                                .saturating_mul(policy.max_tokens)
-                                .min(policy.max_bytes),
-                        );
-                    } else if this.pending.len() + text.len() > policy.max_bytes {
-                        *this.carry = Some(Ok(token));
-                        return Poll::Ready(Some(Ok(flush(
-                            this.pending,
-                            this.pending_tokens,
-                            this.deadline,
-                        ))));
+                        *this.pending = Some(delta);
+                        *this.pending_tokens = 1;
+                        *this.pending_len = len;
+                        continue;
+                    };
+                    let len = len.unwrap_or(0);
+                    if !joins(pending, &delta) || *this.pending_len + len > policy.max_bytes {
+                        *this.carry = Some(Ok(delta));
+                        return Poll::Ready(Some(Ok(flush(&mut this))));
                     }
-                    this.pending.push_str(text);
-                    *this.pending_tokens += 1;
-                    if *this.pending_tokens >= policy.max_tokens
-                        || this.pending.len() >= policy.max_bytes
+                    if let (Some(text), Some(more)) =
+                        (joinable_text(pending), joinable_text(&mut delta))
                     {
-                        return Poll::Ready(Some(Ok(flush(
-                            this.pending,
-                            this.pending_tokens,
-                            this.deadline,
-                        ))));
+                        if let Cow::Borrowed(first) = text {
+                            // The first join: room for a full chunk at once.
+                            let mut owned = String::with_capacity(
+                                first
+                                    .len()
+                                    .saturating_mul(policy.max_tokens)
+                                    .min(policy.max_bytes),
+                            );
+                            owned.push_str(first);
+                            *text = Cow::Owned(owned);
+                        }
+                        text.to_mut().push_str(more);
+                    }
+                    *this.pending_tokens += 1;
+                    *this.pending_len += len;
+                    if *this.pending_tokens >= policy.max_tokens
+                        || *this.pending_len >= policy.max_bytes
+                    {
+                        return Poll::Ready(Some(Ok(flush(&mut this))));
                     }
                 }
                 Poll::Ready(Some(Err(err))) => {
-                    if *this.pending_tokens == 0 {
+                    if this.pending.is_none() {
                         return Poll::Ready(Some(Err(err)));
                     }
                     *this.carry = Some(Err(err));
-                    return Poll::Ready(Some(Ok(flush(
-                        this.pending,
-                        this.pending_tokens,
-                        this.deadline,
-                    ))));
+                    return Poll::Ready(Some(Ok(flush(&mut this))));
                 }
                 Poll::Ready(None) => {
                     *this.upstream_done = true;
-                    if *this.pending_tokens == 0 {
+                    if this.pending.is_none() {
                         return Poll::Ready(None);
                     }
-                    return Poll::Ready(Some(Ok(flush(
-                        this.pending,
-                        this.pending_tokens,
-                        this.deadline,
-                    ))));
+                    return Poll::Ready(Some(Ok(flush(&mut this))));
                 }
                 Poll::Pending => {
-                    if *this.pending_tokens == 0 {
+                    if this.pending.is_none() {
                         if this.idle_since.is_none() {
                             *this.idle_since = Some(this.deadline.now());
                         }
@@ -321,60 +367,53 @@ where
                         }
                         ready!(this.deadline.poll_expired(cx));
                     }
-                    return Poll::Ready(Some(Ok(flush(
-                        this.pending,
-                        this.pending_tokens,
-                        this.deadline,
-                    ))));
+                    return Poll::Ready(Some(Ok(flush(&mut this))));
                 }
             }
         }
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        let held = usize::from(self.pending_tokens > 0) + usize::from(self.carry.is_some());
+        let held = usize::from(self.pending.is_some()) + usize::from(self.carry.is_some());
         let (lower, upper) = if self.upstream_done {
             (0, Some(0))
         } else {
             self.stream.size_hint()
         };
         (
-            (lower + held).min(1),
+            lower.saturating_add(held).min(1),
             upper.and_then(|u| u.checked_add(held)),
         )
     }
 }
 
-fn flush<T: Timer>(
-    pending: &mut String,
-    pending_tokens: &mut usize,
-    deadline: &mut Deadline<T>,
-) -> Chunk {
-    deadline.disarm();
-    Chunk {
-        text: mem::take(pending),
-        tokens: mem::take(pending_tokens),
-    }
+/// Takes the pending chunk out.
+fn flush<S, E, T: Timer>(this: &mut BatchedProj<'_, S, E, T>) -> Chunk {
+    this.deadline.disarm();
+    *this.pending_len = 0;
+    let tokens = mem::take(this.pending_tokens);
+    let delta = this.pending.take().unwrap_or(Delta::Text(Cow::Borrowed("")));
+    Chunk { delta, tokens }
 }
 
-impl<S, Tok, E, T> FusedStream for Batched<S, T>
+impl<S, D, E, T> FusedStream for Batched<S, E, T>
 where
-    S: Stream<Item = Result<Tok, E>>,
-    Tok: AsRef<str> + Into<String>,
+    S: Stream<Item = Result<D, E>>,
+    D: IntoDelta,
     T: Timer,
 {
     fn is_terminated(&self) -> bool {
-        self.upstream_done && self.pending_tokens == 0 && self.carry.is_none()
+        self.upstream_done && self.pending.is_none() && self.carry.is_none()
     }
 }
 
-impl<S: Stream + fmt::Debug, T: Timer> fmt::Debug for Batched<S, T> {
+impl<S: fmt::Debug, E, T: Timer> fmt::Debug for Batched<S, E, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Batched")
             .field("stream", &self.stream)
             .field("policy", &self.policy)
             .field("pending_tokens", &self.pending_tokens)
-            .field("pending_bytes", &self.pending.len())
+            .field("pending_bytes", &self.pending_len)
             .finish_non_exhaustive()
     }
 }

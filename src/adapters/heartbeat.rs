@@ -9,19 +9,21 @@ use bytes::Bytes;
 use futures_core::{FusedStream, Stream};
 use pin_project_lite::pin_project;
 
-use crate::encode::HEARTBEAT;
+use super::{FrameTag, TaggedFrame};
+use crate::format::COMMENT_HEARTBEAT;
 use crate::timer::{later, Deadline, Timer};
 
 pin_project! {
-    /// Writes a `: ping` comment line whenever `interval` passes without a
-    /// frame; see [`FrameStreamExt::heartbeat`](crate::FrameStreamExt::heartbeat).
+    /// Writes a heartbeat frame whenever `interval` passes without a frame;
+    /// see [`FrameStreamExt::heartbeat`](crate::FrameStreamExt::heartbeat).
     ///
-    /// The heartbeat is one comment line with no blank line after it: it is
-    /// invisible to `EventSource` listeners and can never dispatch an event,
-    /// not even in clients (such as the OpenAI Python SDK) that turn a blank
-    /// line after a comment into an empty event once an `id:` has been seen.
-    /// The timer restarts after every frame; there is no heartbeat at time
-    /// zero, no burst after a busy stretch, and none after the end.
+    /// The heartbeat is the format's own
+    /// ([`Format::heartbeat`](crate::format::Format::heartbeat)); alone, it
+    /// is [`COMMENT_HEARTBEAT`](crate::format::COMMENT_HEARTBEAT), one
+    /// comment line with no blank line after it, invisible to every client.
+    /// The timer restarts after every frame written (an empty frame is not
+    /// written); there is no heartbeat at time zero, no burst after a busy
+    /// stretch, and none after the end.
     #[must_use = "streams do nothing unless polled"]
     pub struct Heartbeat<S, T: Timer> {
         #[pin]
@@ -31,11 +33,10 @@ pin_project! {
         // When the upstream last left us with nothing to send after a frame;
         // `None` while frames flow.
         silent_since: Option<Instant>,
+        frame: Bytes,
         started: bool,
-        initial: Option<Bytes>,
+        initial: bool,
         ended: bool,
-        // Whether the last frame yielded was a heartbeat, for observers.
-        last_was_heartbeat: bool,
     }
 }
 
@@ -46,20 +47,27 @@ impl<S, T: Timer> Heartbeat<S, T> {
             interval,
             deadline: Deadline::new(timer),
             silent_since: None,
+            frame: Bytes::from_static(COMMENT_HEARTBEAT),
             started: false,
-            initial: None,
+            initial: false,
             ended: false,
-            last_was_heartbeat: false,
         }
     }
 
-    /// Also writes a comment frame at once, on the first poll.
+    /// Sets the heartbeat frame. Default:
+    /// [`COMMENT_HEARTBEAT`](crate::format::COMMENT_HEARTBEAT).
+    pub fn frame(mut self, frame: Bytes) -> Self {
+        self.frame = frame;
+        self
+    }
+
+    /// Also writes a heartbeat at once, on the first poll.
     ///
     /// Some HTTP/2 reverse proxies hold the response headers until the first
-    /// DATA frame; an initial comment gets the headers through before the
+    /// DATA frame; an initial heartbeat gets the headers through before the
     /// model's first token exists.
     pub fn initial_comment(mut self, on: bool) -> Self {
-        self.initial = on.then(|| Bytes::from_static(HEARTBEAT));
+        self.initial = on;
         self
     }
 
@@ -82,38 +90,33 @@ impl<S, T: Timer> Heartbeat<S, T> {
     pub fn into_inner(self) -> S {
         self.stream
     }
-
-    /// Whether the last frame yielded was a heartbeat.
-    pub(crate) fn last_was_heartbeat(&self) -> bool {
-        self.last_was_heartbeat
-    }
 }
 
 impl<S, T> Stream for Heartbeat<S, T>
 where
-    S: Stream<Item = Bytes>,
+    S: Stream<Item = TaggedFrame>,
     T: Timer,
 {
-    type Item = Bytes;
+    type Item = TaggedFrame;
 
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<TaggedFrame>> {
         let mut this = self.project();
         if *this.ended {
             return Poll::Ready(None);
         }
         if !*this.started {
             *this.started = true;
-            if let Some(initial) = this.initial.take() {
-                *this.last_was_heartbeat = true;
-                return Poll::Ready(Some(initial));
+            if *this.initial {
+                return Poll::Ready(Some(heartbeat(this.frame)));
             }
         }
         match this.stream.as_mut().poll_next(cx) {
             Poll::Ready(Some(frame)) => {
                 // Silence is timed from when the upstream next has nothing,
                 // so frames that flow cost no clock read and no timer update.
-                *this.silent_since = None;
-                *this.last_was_heartbeat = false;
+                if !frame.bytes().is_empty() {
+                    *this.silent_since = None;
+                }
                 Poll::Ready(Some(frame))
             }
             Poll::Ready(None) => {
@@ -130,8 +133,7 @@ where
                 }
                 ready!(this.deadline.poll_expired(cx));
                 *this.silent_since = Some(this.deadline.now());
-                *this.last_was_heartbeat = true;
-                Poll::Ready(Some(Bytes::from_static(HEARTBEAT)))
+                Poll::Ready(Some(heartbeat(this.frame)))
             }
         }
     }
@@ -142,13 +144,18 @@ where
         }
         let (lower, upper) = self.stream.size_hint();
         let upper = if self.interval.is_zero() { upper } else { None };
-        (lower + usize::from(self.initial.is_some()), upper)
+        let initial = usize::from(self.initial && !self.started);
+        (lower.saturating_add(initial), upper.and_then(|u| u.checked_add(initial)))
     }
+}
+
+fn heartbeat(frame: &Bytes) -> TaggedFrame {
+    TaggedFrame::new(frame.clone(), FrameTag::Heartbeat)
 }
 
 impl<S, T> FusedStream for Heartbeat<S, T>
 where
-    S: Stream<Item = Bytes>,
+    S: Stream<Item = TaggedFrame>,
     T: Timer,
 {
     fn is_terminated(&self) -> bool {

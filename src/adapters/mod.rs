@@ -5,29 +5,97 @@
 //!
 //! In pipeline order: [`Utf8`] joins byte tokens split inside a character,
 //! [`CatchPanic`] turns a panic into an error, [`Timeout`] enforces time to
-//! first token, idle gap and deadline, [`Batched`] coalesces tokens without
-//! ever delaying the first one, [`Frames`] encodes chunks, the terminal error
-//! event and the end marker, and [`Heartbeat`] fills silences with comments.
+//! first token, idle gap and deadline, [`Batched`] coalesces deltas of one
+//! kind without ever delaying the first one, [`Frames`] writes them in a
+//! [`Format`](crate::format::Format) with its terminal error frame and end
+//! marker, [`Heartbeat`] fills silences, and [`Observe`] reports what went
+//! out to [`Observer`](crate::observe::Observer)s.
+//!
+//! From [`Frames`] on, items are [`TaggedFrame`]s: the bytes of a frame and
+//! what they carry, so later stages (and your own) know a heartbeat from a
+//! chunk without looking at bytes.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use bytes::Bytes;
 use futures_core::Stream;
 use pin_project_lite::pin_project;
 
+use crate::format::Failure;
+
 mod batch;
 mod catch_panic;
-pub(crate) mod frames;
+#[cfg(feature = "tokio")]
+mod channel;
+mod frames;
 mod heartbeat;
+mod observe;
 mod timeout;
 mod utf8;
 
 pub use batch::{Batch, Batched, Chunk};
 pub use catch_panic::CatchPanic;
-pub use frames::{ChunkText, Format, Frames, JsonDelta, Text};
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+pub use channel::ChannelStream;
+pub use frames::Frames;
 pub use heartbeat::Heartbeat;
+pub use observe::Observe;
 pub use timeout::{Timeout, Timeouts};
-pub use utf8::{Utf8, Utf8Bytes};
+pub use utf8::Utf8;
+
+pub(crate) use frames::ErrorFormatter;
+
+/// One frame's bytes and what they carry: what [`Frames`], [`Heartbeat`]
+/// and [`Observe`] pass on.
+///
+/// The bytes may be empty when a format keeps a delta for later (OpenAI
+/// Chat sends usage at the end); [`SseStream`](crate::SseStream) never
+/// writes an empty frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaggedFrame {
+    bytes: Bytes,
+    tag: FrameTag,
+}
+
+impl TaggedFrame {
+    /// A frame of `bytes` that carries `tag`.
+    pub fn new(bytes: Bytes, tag: FrameTag) -> Self {
+        Self { bytes, tag }
+    }
+
+    /// The encoded frame.
+    pub fn bytes(&self) -> &Bytes {
+        &self.bytes
+    }
+
+    /// What the frame carries.
+    pub fn tag(&self) -> &FrameTag {
+        &self.tag
+    }
+
+    /// The encoded frame, without a copy.
+    pub fn into_bytes(self) -> Bytes {
+        self.bytes
+    }
+}
+
+/// What a [`TaggedFrame`] carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FrameTag {
+    /// A (batched) delta; the first one also carries the format's start
+    /// frames.
+    Delta(Chunk),
+    /// A heartbeat, or the initial comment.
+    Heartbeat,
+    /// The terminal error frame; the stream ends after it.
+    Error(Failure),
+    /// The format's end frames and end marker after a normal end; the
+    /// stream ends after it.
+    End,
+}
 
 pin_project! {
     /// An upstream that can be dropped in place, so an adapter that ends a

@@ -10,77 +10,6 @@ use pin_project_lite::pin_project;
 
 const REPLACEMENT: &str = "\u{FFFD}";
 
-/// Text held in [`Bytes`]: what [`Utf8`] yields, so that a whole, valid
-/// token becomes text without a copy.
-///
-/// It is always valid UTF-8.
-#[derive(Clone, PartialEq, Eq, Hash, Default)]
-pub struct Utf8Bytes(Bytes);
-
-impl Utf8Bytes {
-    const REPLACEMENT: Self = Self(Bytes::from_static(REPLACEMENT.as_bytes()));
-
-    /// The text.
-    pub fn as_str(&self) -> &str {
-        // Checked when built; checking again keeps the crate free of
-        // `unsafe` and costs little next to the rest of a token's way.
-        std::str::from_utf8(&self.0).unwrap_or_default()
-    }
-
-    /// The text's bytes, without a copy.
-    pub fn into_bytes(self) -> Bytes {
-        self.0
-    }
-}
-
-impl AsRef<str> for Utf8Bytes {
-    fn as_ref(&self) -> &str {
-        self.as_str()
-    }
-}
-
-impl From<Utf8Bytes> for String {
-    fn from(text: Utf8Bytes) -> String {
-        text.as_str().to_owned()
-    }
-}
-
-impl From<String> for Utf8Bytes {
-    fn from(text: String) -> Self {
-        Self(Bytes::from(text))
-    }
-}
-
-impl From<&'static str> for Utf8Bytes {
-    fn from(text: &'static str) -> Self {
-        Self(Bytes::from_static(text.as_bytes()))
-    }
-}
-
-impl fmt::Debug for Utf8Bytes {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self.as_str(), f)
-    }
-}
-
-impl fmt::Display for Utf8Bytes {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl PartialEq<str> for Utf8Bytes {
-    fn eq(&self, other: &str) -> bool {
-        self.as_str() == other
-    }
-}
-
-impl PartialEq<&str> for Utf8Bytes {
-    fn eq(&self, other: &&str) -> bool {
-        self.as_str() == *other
-    }
-}
-
 pin_project! {
     /// Decodes byte tokens as UTF-8; see
     /// [`TokenStreamExt::utf8`](crate::TokenStreamExt::utf8).
@@ -163,12 +92,21 @@ fn decode_into<'a>(out: &mut String, mut bytes: &'a [u8]) -> &'a [u8] {
     }
 }
 
+/// Decodes `bytes` after `head`, keeping an unfinished character at the
+/// end in `tail`; returns the text.
+fn decode_tail(head: &mut String, bytes: &[u8], tail: &mut [u8; 3], tail_len: &mut u8) -> String {
+    let rest = decode_into(head, bytes);
+    tail[..rest.len()].copy_from_slice(rest);
+    *tail_len = rest.len() as u8;
+    std::mem::take(head)
+}
+
 impl<S, B, E> Stream for Utf8<S, E>
 where
     S: Stream<Item = Result<B, E>>,
     B: Into<Bytes>,
 {
-    type Item = Result<Utf8Bytes, E>;
+    type Item = Result<String, E>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let mut this = self.project();
@@ -187,7 +125,7 @@ where
                     }
                     *this.tail_len = 0;
                     *this.error = Some(err);
-                    return Poll::Ready(Some(Ok(Utf8Bytes::REPLACEMENT)));
+                    return Poll::Ready(Some(Ok(REPLACEMENT.to_owned())));
                 }
                 None => {
                     *this.ended = true;
@@ -195,7 +133,7 @@ where
                         return Poll::Ready(None);
                     }
                     *this.tail_len = 0;
-                    return Poll::Ready(Some(Ok(Utf8Bytes::REPLACEMENT)));
+                    return Poll::Ready(Some(Ok(REPLACEMENT.to_owned())));
                 }
             };
             let mut bytes: Bytes = bytes.into();
@@ -219,17 +157,17 @@ where
                     bytes.clear();
                 }
             }
-            let text = match std::str::from_utf8(&bytes) {
-                // The common case: the token is whole, valid text; no copy.
-                Ok(_) if head.is_empty() => Utf8Bytes(bytes),
-                _ => {
-                    let rest = decode_into(&mut head, &bytes);
-                    this.tail[..rest.len()].copy_from_slice(rest);
-                    *this.tail_len = rest.len() as u8;
-                    Utf8Bytes(Bytes::from(head))
+            let text = if head.is_empty() {
+                // The common case: the token is whole, valid text, checked
+                // once; its buffer is reused when the token owns it alone.
+                match String::from_utf8(Vec::from(bytes)) {
+                    Ok(text) => text,
+                    Err(err) => decode_tail(&mut head, &err.into_bytes(), this.tail, this.tail_len),
                 }
+            } else {
+                decode_tail(&mut head, &bytes, this.tail, this.tail_len)
             };
-            if !text.0.is_empty() {
+            if !text.is_empty() {
                 return Poll::Ready(Some(Ok(text)));
             }
         }

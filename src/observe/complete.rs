@@ -20,11 +20,11 @@ impl Executor for Inline {
     }
 }
 
-/// Spawns tasks on the current tokio runtime, or runs them at once when
-/// there is none (a stream dropped after its runtime shut down).
-///
-/// The task runs on a worker thread: keep it short, or spawn blocking work
-/// from it with `tokio::task::spawn_blocking`.
+/// Runs tasks on the current tokio runtime's blocking pool
+/// (`spawn_blocking`), off the async workers, so a slow write (a log file, a
+/// database insert through a blocking client) delays no other stream; or
+/// at once when there is no runtime (a stream dropped after its runtime shut
+/// down).
 #[cfg(feature = "tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 #[derive(Debug, Clone, Copy, Default)]
@@ -35,7 +35,7 @@ impl Executor for TokioExecutor {
     fn execute(&self, task: Box<dyn FnOnce() + Send>) {
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
-                runtime.spawn(async move { task() });
+                runtime.spawn_blocking(task);
             }
             Err(_) => task(),
         }

@@ -7,14 +7,41 @@ use metrics::{Gauge, Histogram, Label, SharedString, Unit};
 
 use super::{ChunkStats, Observer, StreamSummary};
 
-const TTFT: &str = "llm_sse_ttft_seconds";
-const CHUNK_INTERVAL: &str = "llm_sse_chunk_interval_seconds";
-const DURATION: &str = "llm_sse_stream_duration_seconds";
-const TOKENS: &str = "llm_sse_tokens_total";
-const BYTES: &str = "llm_sse_bytes_total";
-const HEARTBEATS: &str = "llm_sse_heartbeats_total";
-const STREAMS: &str = "llm_sse_streams_total";
-const ACTIVE: &str = "llm_sse_active_streams";
+use self::metric_names::{
+    ACTIVE, BYTES, CHUNK_INTERVAL, DURATION, HEARTBEATS, STREAMS, TOKENS, TOOL_CALLS, TTFT,
+};
+
+/// The names [`MetricsObserver`] records under, for exporters' bucket
+/// settings, dashboards and alert rules.
+///
+/// # Examples
+///
+/// ```
+/// use llm_sse::observe::metric_names;
+///
+/// assert_eq!(metric_names::TTFT, "llm_sse_ttft_seconds");
+/// ```
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+pub mod metric_names {
+    /// Time to first token, a histogram in seconds.
+    pub const TTFT: &str = "llm_sse_ttft_seconds";
+    /// Gap between two chunks, a histogram in seconds.
+    pub const CHUNK_INTERVAL: &str = "llm_sse_chunk_interval_seconds";
+    /// First poll to end, a histogram in seconds.
+    pub const DURATION: &str = "llm_sse_stream_duration_seconds";
+    /// Tokens sent, a counter with the label `kind`.
+    pub const TOKENS: &str = "llm_sse_tokens_total";
+    /// Tool calls sent, a counter.
+    pub const TOOL_CALLS: &str = "llm_sse_tool_calls_total";
+    /// Bytes of every frame sent, a counter.
+    pub const BYTES: &str = "llm_sse_bytes_total";
+    /// Heartbeats sent, a counter.
+    pub const HEARTBEATS: &str = "llm_sse_heartbeats_total";
+    /// Ended streams, a counter with the label `outcome`.
+    pub const STREAMS: &str = "llm_sse_streams_total";
+    /// Streams started and not yet ended, a gauge.
+    pub const ACTIVE: &str = "llm_sse_active_streams";
+}
 
 /// Records every stream through the [`metrics`] facade, for Prometheus or
 /// any other exporter.
@@ -24,10 +51,11 @@ const ACTIVE: &str = "llm_sse_active_streams";
 /// | `llm_sse_ttft_seconds` | histogram | seconds | time to first token |
 /// | `llm_sse_chunk_interval_seconds` | histogram | seconds | gap between two chunks |
 /// | `llm_sse_stream_duration_seconds` | histogram | seconds | first poll to end |
-/// | `llm_sse_tokens_total` | counter | | tokens sent |
+/// | `llm_sse_tokens_total` | counter | | tokens sent, label `kind`: `text`, `reasoning`, `tool_arguments` |
+/// | `llm_sse_tool_calls_total` | counter | | tool calls sent |
 /// | `llm_sse_bytes_total` | counter | bytes | bytes of every frame sent |
 /// | `llm_sse_heartbeats_total` | counter | | heartbeats sent |
-/// | `llm_sse_streams_total` | counter | | ended streams, label `outcome`: `completed`, `failed`, `cancelled`, `timed_out` |
+/// | `llm_sse_streams_total` | counter | | ended streams, label `outcome`: `completed`, `failed`, `timed_out`, `cancelled`, `completed_after_disconnect` |
 /// | `llm_sse_active_streams` | gauge | | streams started and not yet ended |
 ///
 /// Every metric carries the labels given with [`label`](Self::label). The
@@ -113,7 +141,8 @@ impl MetricsObserver {
             Unit::Seconds,
             "Time from the start of an SSE stream to its end"
         );
-        metrics::describe_counter!(TOKENS, Unit::Count, "Tokens sent");
+        metrics::describe_counter!(TOKENS, Unit::Count, "Tokens sent, by kind");
+        metrics::describe_counter!(TOOL_CALLS, Unit::Count, "Tool calls sent");
         metrics::describe_counter!(BYTES, Unit::Bytes, "Bytes of SSE frames sent");
         metrics::describe_counter!(HEARTBEATS, Unit::Count, "Heartbeat comments sent");
         metrics::describe_counter!(STREAMS, Unit::Count, "SSE streams ended, by outcome");
@@ -150,7 +179,21 @@ impl Observer for MetricsObserver {
             handles.active.decrement(1.0);
         }
         let labels = &self.labels;
-        metrics::counter!(TOKENS, labels.iter()).increment(summary.tokens);
+        let counts = &summary.counts;
+        for (kind, tokens) in [
+            ("text", counts.text),
+            ("reasoning", counts.reasoning),
+            ("tool_arguments", counts.tool_arguments),
+        ] {
+            if tokens > 0 || kind == "text" {
+                let mut with_kind = labels.clone();
+                with_kind.push(Label::from_static_parts("kind", kind));
+                metrics::counter!(TOKENS, with_kind).increment(tokens);
+            }
+        }
+        if counts.tool_calls > 0 {
+            metrics::counter!(TOOL_CALLS, labels.iter()).increment(counts.tool_calls);
+        }
         metrics::counter!(BYTES, labels.iter()).increment(summary.bytes);
         metrics::counter!(HEARTBEATS, labels.iter()).increment(summary.heartbeats);
         metrics::histogram!(DURATION, labels.iter()).record(summary.duration.as_secs_f64());

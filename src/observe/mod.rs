@@ -2,15 +2,19 @@
 //! stream ends with, and the completion hook.
 //!
 //! Observers are attached with [`Builder::observe`](crate::Builder::observe)
-//! and [`Builder::on_complete`](crate::Builder::on_complete). They are
-//! generic, never boxed, and run on the stream's own polls; with no observer
-//! nothing is counted and the clock is never read. Every stream ends exactly
-//! once, whatever happens: a normal end, an upstream error, a caught panic,
-//! a timeout, or the consumer dropping the stream (also before its first
+//! and [`Builder::on_complete`](crate::Builder::on_complete), as many as you
+//! like: the stream keeps them in a list, so its type never changes. They
+//! run in the [`Observe`](crate::adapters::Observe) stage, on the stream's
+//! own polls, and see only what the stream sends; with no observer nothing
+//! is counted and the clock is never read. Every stream ends exactly once,
+//! whatever happens: a normal end, an upstream error, a caught panic, a
+//! timeout, or the consumer dropping the stream (also before its first
 //! poll).
 
 use std::fmt;
 use std::time::Duration;
+
+use crate::delta::{DeltaKind, FinishReason, TokenCounts, Usage};
 
 mod complete;
 #[cfg(feature = "metrics")]
@@ -19,7 +23,7 @@ mod metrics;
 mod tracing;
 
 #[cfg(feature = "metrics")]
-pub use self::metrics::MetricsObserver;
+pub use self::metrics::{metric_names, MetricsObserver};
 #[cfg(feature = "tracing")]
 pub use self::tracing::TracingObserver;
 #[cfg(feature = "tokio")]
@@ -64,11 +68,14 @@ impl fmt::Display for Outcome {
     }
 }
 
-/// One flushed chunk of tokens, as an observer sees it.
+/// One chunk that went out, as an observer sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ChunkStats {
-    /// Tokens in the chunk.
+    /// What the chunk carries.
+    pub kind: DeltaKind,
+    /// Tokens in the chunk: text, reasoning or argument tokens; 0 for the
+    /// other kinds.
     pub tokens: u64,
     /// Bytes of the encoded frame.
     pub bytes: u64,
@@ -88,9 +95,12 @@ pub struct StreamSummary {
     pub ttft: Option<Duration>,
     /// Time from the first poll to the end (zero if never polled).
     pub duration: Duration,
-    /// Tokens sent.
+    /// Tokens sent: text, reasoning and tool-call arguments
+    /// (`counts.total()`).
     pub tokens: u64,
-    /// Chunks of tokens sent.
+    /// Tokens sent per kind, and tool calls.
+    pub counts: TokenCounts,
+    /// Chunks sent (frames that carry deltas).
     pub chunks: u64,
     /// Bytes of every frame sent: chunks, heartbeats, the error event and
     /// the end marker.
@@ -100,12 +110,20 @@ pub struct StreamSummary {
     /// The error's message, for [`Outcome::Failed`] and
     /// [`Outcome::TimedOut`].
     pub error: Option<String>,
-    /// The full text sent, when asked for with
-    /// [`Builder::capture_text`](crate::Builder::capture_text).
+    /// The full answer text sent (reasoning and tool calls left out), when
+    /// asked for with [`Builder::capture_text`](crate::Builder::capture_text).
     pub text: Option<String>,
+    /// The model's last usage delta, if it sent one.
+    pub usage: Option<Usage>,
+    /// The model's finish reason, if it sent one.
+    pub finish_reason: Option<FinishReason>,
 }
 
 /// Hooks called as a stream runs; every method does nothing by default.
+///
+/// An observer sees what the stream sends, in order, on the stream's own
+/// polls: keep each hook short (hand slow work, such as writing a log line
+/// to disk, to [`Builder::on_complete`](crate::Builder::on_complete)).
 ///
 /// # Examples
 ///
@@ -131,17 +149,21 @@ pub struct StreamSummary {
 pub trait Observer {
     /// Whether the observer needs times (time to first token, gaps,
     /// duration). When no attached observer does, the clock is never read.
-    const TIMED: bool = true;
+    /// Default: `true`.
+    fn needs_time(&self) -> bool {
+        true
+    }
 
     /// The stream was polled for the first time.
     fn on_start(&mut self) {}
 
-    /// The first token went out, `ttft` after the first poll.
+    /// The first delta of model output went out (usage and the finish
+    /// reason do not count), `ttft` after the first poll.
     fn on_first_token(&mut self, ttft: Duration) {
         let _ = ttft;
     }
 
-    /// A chunk of tokens went out.
+    /// A chunk went out.
     fn on_chunk(&mut self, chunk: ChunkStats) {
         let _ = chunk;
     }
@@ -149,7 +171,7 @@ pub trait Observer {
     /// A heartbeat went out.
     fn on_heartbeat(&mut self) {}
 
-    /// The stream failed or timed out; its error event went out.
+    /// The stream failed or timed out; its error frame went out.
     fn on_error(&mut self, outcome: Outcome, message: &str) {
         let _ = (outcome, message);
     }
@@ -157,45 +179,5 @@ pub trait Observer {
     /// The stream ended; called exactly once, last.
     fn on_end(&mut self, summary: &StreamSummary) {
         let _ = summary;
-    }
-}
-
-/// No observation at all: nothing is counted, the clock is never read.
-impl Observer for () {
-    const TIMED: bool = false;
-}
-
-/// Both observers, in order.
-impl<A: Observer, B: Observer> Observer for (A, B) {
-    const TIMED: bool = A::TIMED || B::TIMED;
-
-    fn on_start(&mut self) {
-        self.0.on_start();
-        self.1.on_start();
-    }
-
-    fn on_first_token(&mut self, ttft: Duration) {
-        self.0.on_first_token(ttft);
-        self.1.on_first_token(ttft);
-    }
-
-    fn on_chunk(&mut self, chunk: ChunkStats) {
-        self.0.on_chunk(chunk);
-        self.1.on_chunk(chunk);
-    }
-
-    fn on_heartbeat(&mut self) {
-        self.0.on_heartbeat();
-        self.1.on_heartbeat();
-    }
-
-    fn on_error(&mut self, outcome: Outcome, message: &str) {
-        self.0.on_error(outcome, message);
-        self.1.on_error(outcome, message);
-    }
-
-    fn on_end(&mut self, summary: &StreamSummary) {
-        self.0.on_end(summary);
-        self.1.on_end(summary);
     }
 }

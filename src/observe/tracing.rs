@@ -9,8 +9,10 @@ use super::{Observer, Outcome, StreamSummary};
 
 /// Opens an `llm_sse.stream` span (level INFO) when a stream starts and
 /// closes it when the stream ends, with the summary recorded on it:
-/// `outcome`, `ttft_ms`, `duration_ms`, `tokens`, `chunks`, `bytes`,
-/// `heartbeats` and, on failure, `error`. An event `stream ended` with the
+/// `outcome`, `ttft_ms`, `duration_ms`, `tokens`, `reasoning_tokens`,
+/// `tool_calls`, `chunks`, `bytes`, `heartbeats`, the model's
+/// `finish_reason`, `prompt_tokens` and `completion_tokens` when it sent
+/// them and, on failure, `error`. An event `stream ended` with the
 /// same fields is emitted inside the span at the end (WARN when the stream
 /// failed or timed out).
 ///
@@ -40,9 +42,14 @@ impl TracingObserver {
                 ttft_ms = Empty,
                 duration_ms = Empty,
                 tokens = Empty,
+                reasoning_tokens = Empty,
+                tool_calls = Empty,
                 chunks = Empty,
                 bytes = Empty,
                 heartbeats = Empty,
+                finish_reason = Empty,
+                prompt_tokens = Empty,
+                completion_tokens = Empty,
                 error = Empty,
             )
         })
@@ -66,6 +73,15 @@ impl Observer for TracingObserver {
         }
         span.record("duration_ms", millis(summary.duration));
         span.record("tokens", summary.tokens);
+        span.record("reasoning_tokens", summary.counts.reasoning);
+        span.record("tool_calls", summary.counts.tool_calls);
+        if let Some(reason) = &summary.finish_reason {
+            span.record("finish_reason", reason.as_str());
+        }
+        if let Some(usage) = &summary.usage {
+            span.record("prompt_tokens", usage.prompt_tokens);
+            span.record("completion_tokens", usage.completion_tokens);
+        }
         span.record("chunks", summary.chunks);
         span.record("bytes", summary.bytes);
         span.record("heartbeats", summary.heartbeats);

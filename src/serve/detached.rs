@@ -9,9 +9,8 @@ use futures_core::Stream;
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
-use crate::adapters::Format;
-use crate::observe::Observer;
-use crate::{SseStream, Timer, TokenStream};
+use crate::format::Format;
+use crate::{IntoDelta, SseStream, Timer, TokenStream};
 
 /// The frames of an [`SseStream`] that runs to its end even if the client
 /// goes away; made by [`SseStream::finish_on_disconnect`].
@@ -39,15 +38,14 @@ impl Stream for Detached {
     }
 }
 
-impl<S, T, F, O> SseStream<S, T, F, O>
+impl<S, T, F> SseStream<S, T, F>
 where
     S: TokenStream + Send + 'static,
-    S::Token: AsRef<str> + Into<String> + Send,
+    S::Token: IntoDelta + Send,
     S::Error: Display + Send,
     T: Timer + Send + 'static,
     T::Sleep: Send,
     F: Format + Send + 'static,
-    O: Observer + Send + 'static,
 {
     /// The "finish in background" disconnect policy: runs this stream on the
     /// current tokio runtime to its end, whether or not the client stays.

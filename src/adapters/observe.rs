@@ -1,0 +1,283 @@
+//! [`Observe`]: what goes out, reported to observers.
+
+use std::fmt;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use futures_core::{FusedStream, Stream};
+use pin_project_lite::pin_project;
+
+use super::{FrameTag, TaggedFrame};
+use crate::delta::{Delta, DeltaKind, FinishReason, TokenCounts, Usage};
+use crate::format::FailureKind;
+use crate::observe::{ChunkStats, Observer, Outcome, StreamSummary};
+use crate::timer::Timer;
+
+/// The observers of one stream.
+pub(crate) type Observers = Vec<Box<dyn Observer + Send>>;
+
+pin_project! {
+    /// Reports every frame that passes to a list of
+    /// [`Observer`]s, and ends the observation exactly once: when the
+    /// stream ends, or when it is dropped (as
+    /// [`Cancelled`](Outcome::Cancelled) if its last frame had not gone
+    /// out); see [`FrameStreamExt::observe`](crate::FrameStreamExt::observe).
+    ///
+    /// It reads only the [`FrameTag`]s of what passes, and the clock only
+    /// when an observer [needs time](Observer::needs_time).
+    #[must_use = "streams do nothing unless polled"]
+    pub struct Observe<S, T: Timer> {
+        #[pin]
+        stream: S,
+        timer: T,
+        observers: Observers,
+        needs_time: bool,
+        stats: Stats,
+    }
+
+    impl<S, T: Timer> PinnedDrop for Observe<S, T> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            if !this.stats.ended {
+                let outcome = this.stats.outcome.unwrap_or(Outcome::Cancelled);
+                let now = this.needs_time.then(|| this.timer.now());
+                this.stats.end(outcome, now, this.observers);
+            }
+        }
+    }
+}
+
+/// What the stream has sent so far.
+#[derive(Debug, Default)]
+struct Stats {
+    started: Option<Instant>,
+    polled: bool,
+    first_token: bool,
+    last_chunk: Option<Instant>,
+    ttft: Option<Duration>,
+    counts: TokenCounts,
+    chunks: u64,
+    bytes: u64,
+    heartbeats: u64,
+    usage: Option<Usage>,
+    finish_reason: Option<FinishReason>,
+    // The answer text, when asked for.
+    transcript: Option<String>,
+    // Set once the last frame (the error frame or the end) is out.
+    outcome: Option<Outcome>,
+    error: Option<String>,
+    ended: bool,
+    // The client went away and the stream runs on in the background.
+    disconnected: bool,
+}
+
+impl Stats {
+    fn end(&mut self, outcome: Outcome, now: Option<Instant>, observers: &mut Observers) {
+        self.ended = true;
+        let outcome = match outcome {
+            Outcome::Completed if self.disconnected => Outcome::CompletedAfterDisconnect,
+            outcome => outcome,
+        };
+        let duration = match (self.started, now) {
+            (Some(start), Some(now)) => now.saturating_duration_since(start),
+            _ => Duration::ZERO,
+        };
+        let summary = StreamSummary {
+            outcome,
+            ttft: self.ttft,
+            duration,
+            tokens: self.counts.total(),
+            counts: self.counts,
+            chunks: self.chunks,
+            bytes: self.bytes,
+            heartbeats: self.heartbeats,
+            error: self.error.take(),
+            text: self.transcript.take(),
+            usage: self.usage,
+            finish_reason: self.finish_reason.take(),
+        };
+        for observer in observers {
+            observer.on_end(&summary);
+        }
+    }
+}
+
+impl<S, T: Timer> Observe<S, T> {
+    pub(crate) fn new(stream: S, observers: Observers, timer: T) -> Self {
+        let needs_time = observers.iter().any(|o| o.needs_time());
+        Self {
+            stream,
+            timer,
+            observers,
+            needs_time,
+            stats: Stats::default(),
+        }
+    }
+
+    /// Adds another observer, called after the ones before it.
+    pub fn and(mut self, observer: impl Observer + Send + 'static) -> Self {
+        self.needs_time |= observer.needs_time();
+        self.observers.push(Box::new(observer));
+        self
+    }
+
+    /// Also hands the whole answer text to observers, in
+    /// [`StreamSummary::text`].
+    pub fn capture_text(mut self, on: bool) -> Self {
+        self.stats.transcript = on.then(String::new);
+        self
+    }
+
+    /// Notes that the client went away while the stream runs on.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn mark_disconnected(self: Pin<&mut Self>) {
+        self.project().stats.disconnected = true;
+    }
+
+    /// A reference to the upstream stream.
+    pub fn get_ref(&self) -> &S {
+        &self.stream
+    }
+
+    /// A mutable reference to the upstream stream.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.stream
+    }
+
+    /// A pinned mutable reference to the upstream stream.
+    pub fn get_pin_mut(self: Pin<&mut Self>) -> Pin<&mut S> {
+        self.project().stream
+    }
+}
+
+impl<S, T> Stream for Observe<S, T>
+where
+    S: Stream<Item = TaggedFrame>,
+    T: Timer,
+{
+    type Item = TaggedFrame;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<TaggedFrame>> {
+        let this = self.project();
+        let stats = this.stats;
+        let observers = this.observers;
+        let now = || this.needs_time.then(|| this.timer.now());
+        if !stats.polled {
+            stats.polled = true;
+            stats.started = now();
+            for observer in observers.iter_mut() {
+                observer.on_start();
+            }
+        }
+        let polled = this.stream.poll_next(cx);
+        let Poll::Ready(frame) = &polled else {
+            return polled;
+        };
+        let Some(frame) = frame else {
+            if !stats.ended {
+                let outcome = stats.outcome.unwrap_or(Outcome::Completed);
+                stats.end(outcome, now(), observers);
+            }
+            return polled;
+        };
+        let bytes = frame.bytes().len() as u64;
+        stats.bytes += bytes;
+        match frame.tag() {
+            FrameTag::Delta(chunk) => {
+                let delta = chunk.delta();
+                let kind = delta.kind();
+                let tokens = match kind {
+                    DeltaKind::Text | DeltaKind::Reasoning | DeltaKind::ToolArguments => {
+                        chunk.tokens() as u64
+                    }
+                    _ => 0,
+                };
+                stats.counts.add(kind, chunk.tokens() as u64);
+                match delta {
+                    Delta::Text(text) => {
+                        if let Some(transcript) = &mut stats.transcript {
+                            transcript.push_str(text);
+                        }
+                    }
+                    Delta::Usage(usage) => stats.usage = Some(*usage),
+                    Delta::Finish(reason) => stats.finish_reason = Some(reason.clone()),
+                    _ => {}
+                }
+                if bytes == 0 {
+                    // Kept by the format for later: nothing went out.
+                    return polled;
+                }
+                stats.chunks += 1;
+                let now = now();
+                if !stats.first_token && delta.is_content() {
+                    stats.first_token = true;
+                    if let (Some(start), Some(now)) = (stats.started, now) {
+                        let ttft = now.saturating_duration_since(start);
+                        stats.ttft = Some(ttft);
+                        for observer in observers.iter_mut() {
+                            observer.on_first_token(ttft);
+                        }
+                    }
+                }
+                let gap = stats
+                    .last_chunk
+                    .zip(now)
+                    .map(|(last, now)| now.saturating_duration_since(last));
+                stats.last_chunk = now;
+                let chunk = ChunkStats {
+                    kind,
+                    tokens,
+                    bytes,
+                    gap,
+                };
+                for observer in observers.iter_mut() {
+                    observer.on_chunk(chunk);
+                }
+            }
+            FrameTag::Heartbeat => {
+                stats.heartbeats += 1;
+                for observer in observers.iter_mut() {
+                    observer.on_heartbeat();
+                }
+            }
+            FrameTag::Error(failure) => {
+                let outcome = match failure.kind() {
+                    FailureKind::TimedOut(_) => Outcome::TimedOut,
+                    _ => Outcome::Failed,
+                };
+                stats.outcome = Some(outcome);
+                stats.error = Some(failure.message().to_owned());
+                for observer in observers.iter_mut() {
+                    observer.on_error(outcome, failure.message());
+                }
+            }
+            FrameTag::End => stats.outcome = Some(Outcome::Completed),
+        }
+        polled
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.stream.size_hint()
+    }
+}
+
+impl<S, T> FusedStream for Observe<S, T>
+where
+    S: FusedStream<Item = TaggedFrame>,
+    T: Timer,
+{
+    fn is_terminated(&self) -> bool {
+        self.stream.is_terminated()
+    }
+}
+
+impl<S: fmt::Debug, T: Timer> fmt::Debug for Observe<S, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Observe")
+            .field("stream", &self.stream)
+            .field("observers", &self.observers.len())
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}

@@ -23,10 +23,11 @@
 use std::collections::HashMap;
 
 use actix_web::http::header::ContentType;
+use actix_web::http::StatusCode;
 use actix_web::web::{self, Bytes, Query};
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer};
 use llm_sse::observe::MetricsObserver;
-use llm_sse::{SseStream, TokenStreamExt};
+use llm_sse::SseStream;
 
 #[path = "shared/mod.rs"]
 pub(crate) mod shared;
@@ -68,9 +69,17 @@ async fn chat(request: HttpRequest) -> HttpResponse {
         Ok(knobs) => knobs,
         Err(BadRequest(message)) => return HttpResponse::BadRequest().body(message),
     };
-    let tokens = knobs.model().utf8();
-    let stream = shared::configure_chat(SseStream::builder(tokens), &knobs).build();
+    if let Some(status) = knobs.status {
+        return error_response(status, &shared::chat_status_body(status));
+    }
+    let stream = shared::configure_chat(SseStream::builder(knobs.model()), &knobs).build();
     actix_web::Responder::respond_to(stream, &request)
+}
+
+/// `status` with a JSON error body.
+fn error_response(status: u16, body: &serde_json::Value) -> HttpResponse {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    HttpResponse::build(status).json(body)
 }
 
 /// `POST /v1/chat/completions`: OpenAI-compatible, streaming or not.
@@ -82,15 +91,19 @@ async fn completions(request: HttpRequest, body: Bytes) -> HttpResponse {
                 .json(shared::error_body(&message, "invalid_request_error"));
         }
     };
+    let knobs = &completion.knobs;
+    if let Some(status) = knobs.status {
+        return error_response(status, &shared::openai_status_body(status));
+    }
     if !completion.stream {
         return match completion.complete().await {
-            Ok(body) => HttpResponse::Ok().json(body),
-            Err(err) => HttpResponse::InternalServerError()
-                .json(shared::error_body(&err.to_string(), "server_error")),
+            Ok(body) => HttpResponse::Ok()
+                .content_type(ContentType::json())
+                .body(body),
+            Err(err) => error_response(500, &shared::error_body(&err.to_string(), "server_error")),
         };
     }
-    let knobs = &completion.knobs;
-    let stream = SseStream::builder(knobs.model().utf8())
+    let stream = SseStream::builder(knobs.model())
         .batch(knobs.batch_policy())
         .heartbeat(knobs.heartbeat)
         .format(completion.format())

@@ -23,6 +23,7 @@ use axum::routing::get;
 use axum::serve::ListenerExt;
 use axum::Router;
 use futures_util::{stream, StreamExt};
+use llm_sse::Delta;
 
 #[path = "shared/mod.rs"]
 mod shared;
@@ -34,12 +35,15 @@ async fn chat(Query(query): Query<HashMap<String, String>>) -> Response {
             return (StatusCode::BAD_REQUEST, message).into_response()
         }
     };
+    // The same mock model; its text becomes events, usage and the finish
+    // reason are left out, as a hand-written text endpoint would.
     let events = knobs
         .model()
-        .map(|token| {
-            Ok::<_, Infallible>(match token {
-                Ok(bytes) => Event::default().data(String::from_utf8_lossy(&bytes)),
-                Err(err) => Event::default().event("error").data(err.to_string()),
+        .filter_map(|delta| {
+            std::future::ready(match delta {
+                Ok(Delta::Text(text)) => Some(Ok::<_, Infallible>(Event::default().data(text))),
+                Ok(_) => None,
+                Err(err) => Some(Ok(Event::default().event("error").data(err.to_string()))),
             })
         })
         .chain(stream::once(async { Ok(Event::default().data("[DONE]")) }));

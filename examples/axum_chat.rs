@@ -30,7 +30,7 @@ use axum::routing::{get, post};
 use axum::serve::ListenerExt;
 use axum::{Json, Router};
 use llm_sse::observe::MetricsObserver;
-use llm_sse::{SseStream, TokenStreamExt};
+use llm_sse::SseStream;
 
 #[path = "shared/mod.rs"]
 mod shared;
@@ -75,10 +75,18 @@ async fn chat(RawQuery(query): RawQuery) -> Response {
         Ok(knobs) => knobs,
         Err(BadRequest(message)) => return (StatusCode::BAD_REQUEST, message).into_response(),
     };
-    let tokens = knobs.model().utf8();
-    shared::configure_chat(SseStream::builder(tokens), &knobs)
+    if let Some(status) = knobs.status {
+        return error_response(status, shared::chat_status_body(status));
+    }
+    shared::configure_chat(SseStream::builder(knobs.model()), &knobs)
         .build()
         .into_response()
+}
+
+/// `status` with a JSON error body.
+fn error_response(status: u16, body: serde_json::Value) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, Json(body)).into_response()
 }
 
 /// `POST /v1/chat/completions`: OpenAI-compatible, streaming or not.
@@ -90,17 +98,17 @@ async fn completions(RawQuery(query): RawQuery, body: Bytes) -> Response {
             return (StatusCode::BAD_REQUEST, Json(body)).into_response();
         }
     };
+    let knobs = &completion.knobs;
+    if let Some(status) = knobs.status {
+        return error_response(status, shared::openai_status_body(status));
+    }
     if !completion.stream {
         return match completion.complete().await {
-            Ok(body) => Json(body).into_response(),
-            Err(err) => {
-                let body = shared::error_body(&err.to_string(), "server_error");
-                (StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response()
-            }
+            Ok(body) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
+            Err(err) => error_response(500, shared::error_body(&err.to_string(), "server_error")),
         };
     }
-    let knobs = &completion.knobs;
-    SseStream::builder(knobs.model().utf8())
+    SseStream::builder(knobs.model())
         .batch(knobs.batch_policy())
         .heartbeat(knobs.heartbeat)
         .format(completion.format())

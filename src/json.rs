@@ -38,8 +38,7 @@ impl Event {
 pub(crate) fn to_string<T: Serialize + ?Sized>(value: &T) -> Result<String, serde_json::Error> {
     let mut json = Vec::with_capacity(128);
     value.serialize(&mut Serializer::with_formatter(&mut json, JsFormatter))?;
-    String::from_utf8(json)
-        .map_err(|_| serde::ser::Error::custom("serializer wrote invalid UTF-8"))
+    String::from_utf8(json).map_err(|_| serde::ser::Error::custom("serializer wrote invalid UTF-8"))
 }
 
 /// Compact JSON that also escapes U+2028 and U+2029.

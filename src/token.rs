@@ -7,8 +7,8 @@ use bytes::Bytes;
 use futures_core::Stream;
 
 use crate::adapters::{
-    Batch, Batched, CatchPanic, Chunk, Frames, Heartbeat, Observe, TaggedFrame, Timeout,
-    Timeouts, Utf8,
+    Batch, Batched, CatchPanic, Chunk, Frames, Heartbeat, Observe, TaggedFrame, Timeout, Timeouts,
+    Utf8,
 };
 use crate::delta::IntoDelta;
 use crate::error::{Panicked, TimedOut};

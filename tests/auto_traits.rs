@@ -5,8 +5,13 @@ use std::time::Duration;
 
 use futures_util::stream::Iter;
 use llm_sse::adapters::{Batch, Chunk, Timeouts};
+use llm_sse::adapters::{FrameTag, TaggedFrame};
 use llm_sse::decode::{DecodeError, DecodeStream, Decoder, Frame};
-use llm_sse::{Error, Event, EventBuilder, EventError, Panicked, TimedOut};
+use llm_sse::format::{Failure, JsonDelta};
+use llm_sse::{
+    Data, Delta, Error, Event, EventBuilder, EventError, FinishReason, Panicked, TimedOut,
+    TokenCounts, Usage,
+};
 
 fn send_sync_unpin<T: Send + Sync + Unpin>() {}
 
@@ -27,6 +32,15 @@ fn values() {
     send_sync_unpin::<TimedOut>();
     send_sync_unpin::<Panicked>();
     send_sync_unpin::<DecodeStream<Tokens>>();
+    send_sync_unpin::<Delta>();
+    send_sync_unpin::<Usage>();
+    send_sync_unpin::<FinishReason>();
+    send_sync_unpin::<Data>();
+    send_sync_unpin::<TokenCounts>();
+    send_sync_unpin::<TaggedFrame>();
+    send_sync_unpin::<FrameTag>();
+    send_sync_unpin::<Failure>();
+    send_sync_unpin::<JsonDelta>();
     let _ = Duration::ZERO;
 }
 
@@ -34,7 +48,7 @@ fn values() {
 #[test]
 fn streams() {
     use futures_util::stream;
-    use llm_sse::adapters::Text;
+    use llm_sse::format::Text;
     use llm_sse::{FrameStreamExt, SseStream, TokenStreamExt, TokioTimer};
 
     fn send_unpin<T: Send + Unpin>() {}
@@ -42,11 +56,16 @@ fn streams() {
     fn of<T: Send + Sync + Unpin>(_: &T) {}
     fn of_send<T: Send + Unpin>(_: &T) {}
     let tokens = || stream::iter(vec![Ok::<_, std::io::Error>("a".to_owned())]);
-    of(&SseStream::builder(tokens()).build());
+    // Observers and boxed formats are `Send`, not `Sync`: so is the stream,
+    // which is all an HTTP body needs.
+    of_send(&SseStream::builder(tokens()).build());
     of(&tokens().batch(Batch::default(), TokioTimer));
-    of(&tokens().utf8());
+    of(&stream::iter(vec![Ok::<_, std::io::Error>(bytes::Bytes::new())]).utf8());
     of(&futures_util::TryStreamExt::map_err(tokens(), Error::Upstream).catch_panic());
-    of(&stream::iter(vec![bytes::Bytes::new()]).heartbeat(Duration::from_secs(1), TokioTimer));
+    let frames = || futures_util::TryStreamExt::map_err(tokens(), Error::Upstream).frames(Text);
+    of(&frames().heartbeat(Duration::from_secs(1), TokioTimer));
+    let done = llm_sse::observe::OnComplete::new(|_| {}, llm_sse::observe::Inline);
+    of_send(&frames().observe(done, TokioTimer));
     of_send(&SseStream::builder(tokens()).format(Text).build());
     send_unpin::<SseStream<Tokens, TokioTimer>>();
 }

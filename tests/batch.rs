@@ -8,6 +8,15 @@ use std::time::Duration;
 use common::{at, scripted, timed, ModelError, Step};
 use futures_util::{stream, StreamExt, TryStreamExt};
 use llm_sse::adapters::{Batch, Chunk};
+use llm_sse::Delta;
+
+/// A text chunk's text.
+fn chunk_text(chunk: Chunk) -> String {
+    match chunk.into_delta() {
+        Delta::Text(text) => text.into_owned(),
+        other => panic!("a text chunk, not {other:?}"),
+    }
+}
 use llm_sse::{TokenStreamExt, TokioTimer};
 use proptest::prelude::*;
 
@@ -18,7 +27,7 @@ fn ms(n: u64) -> Duration {
 async fn batched(steps: Vec<Step>, policy: Batch) -> Vec<(u64, Result<String, ModelError>)> {
     let chunks = scripted(steps, None)
         .batch(policy, TokioTimer)
-        .map_ok(Chunk::into_text);
+        .map_ok(chunk_text);
     timed(chunks).await
 }
 
@@ -104,7 +113,7 @@ async fn ready_tokens_are_taken_without_waiting() {
     let out = timed(
         tokens
             .batch(Batch::tokens(3).max_delay(ms(1000)), TokioTimer)
-            .map_ok(Chunk::into_text),
+            .map_ok(chunk_text),
     )
     .await;
     assert_eq!(out, ok(&[(0, "a"), (0, "bcd"), (0, "efg")]));
@@ -148,7 +157,7 @@ async fn max_bytes_splits_chunks_and_empty_tokens_are_skipped() {
     let out = timed(
         tokens
             .batch(Batch::tokens(10).max_bytes(10), TokioTimer)
-            .map_ok(Chunk::into_text),
+            .map_ok(chunk_text),
     )
     .await;
     assert_eq!(
@@ -210,14 +219,14 @@ proptest! {
                 let chunk = chunk.unwrap();
                 prop_assert!(chunk.tokens() >= 1);
                 prop_assert!(chunk.tokens() <= max_tokens);
-                prop_assert!(chunk.tokens() == 1 || chunk.text().len() <= max_bytes);
+                prop_assert!(chunk.tokens() == 1 || chunk.delta().as_text().unwrap().len() <= max_bytes);
                 // No token waited longer than the max delay.
                 for _ in 0..chunk.tokens() {
                     prop_assert!(sent_at - arrivals[token_index] <= max_delay,
                         "token {} arrived at {} and went out at {}", token_index, arrivals[token_index], sent_at);
                     token_index += 1;
                 }
-                joined.push_str(chunk.text());
+                joined.push_str(chunk.delta().as_text().unwrap());
             }
             prop_assert_eq!(token_index, arrivals.len());
             let all: String = tokens.iter().map(|(t, _)| t.as_str()).collect();

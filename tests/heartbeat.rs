@@ -10,14 +10,20 @@ use std::time::Duration;
 use bytes::Bytes;
 use common::{texts, timed};
 use futures_util::{stream, Stream, StreamExt};
+use llm_sse::adapters::{FrameTag, TaggedFrame};
 use llm_sse::{Event, FrameStreamExt, TokioTimer};
+
+/// Bytes as a frame for the heartbeat stage.
+fn tag(bytes: Bytes) -> TaggedFrame {
+    TaggedFrame::new(bytes, FrameTag::End)
+}
 
 fn secs(n: u64) -> Duration {
     Duration::from_secs(n)
 }
 
 /// Frames at the given seconds, then the end.
-fn frames_at(times: &[u64], end: u64) -> impl Stream<Item = Bytes> + Unpin {
+fn frames_at(times: &[u64], end: u64) -> impl Stream<Item = TaggedFrame> + Unpin {
     let start = tokio::time::Instant::now();
     let mut steps: Vec<(u64, Option<Bytes>)> = times
         .iter()
@@ -29,7 +35,7 @@ fn frames_at(times: &[u64], end: u64) -> impl Stream<Item = Bytes> + Unpin {
         move |mut steps| async move {
             let (t, frame) = steps.next()?;
             tokio::time::sleep_until(start + secs(t)).await;
-            frame.map(|f| (f, steps))
+            frame.map(|f| (tag(f), steps))
         },
     ))
 }
@@ -48,7 +54,14 @@ fn in_ms(items: &[(u64, &str)]) -> Vec<(u64, String)> {
 
 #[tokio::test(start_paused = true)]
 async fn fires_after_each_silence_of_exactly_the_interval() {
-    let out = texts(timed(frames_at(&[40], 50).heartbeat(secs(15), TokioTimer)).await);
+    let out = texts(
+        timed(
+            frames_at(&[40], 50)
+                .heartbeat(secs(15), TokioTimer)
+                .map(TaggedFrame::into_bytes),
+        )
+        .await,
+    );
     assert_eq!(
         out,
         in_ms(&[(15, ": ping\n"), (30, ": ping\n"), (40, "data: 40\n\n")])
@@ -57,7 +70,14 @@ async fn fires_after_each_silence_of_exactly_the_interval() {
 
 #[tokio::test(start_paused = true)]
 async fn restarts_after_every_frame_and_never_fires_while_frames_flow() {
-    let out = texts(timed(frames_at(&[10, 20, 30, 44], 100).heartbeat(secs(15), TokioTimer)).await);
+    let out = texts(
+        timed(
+            frames_at(&[10, 20, 30, 44], 100)
+                .heartbeat(secs(15), TokioTimer)
+                .map(TaggedFrame::into_bytes),
+        )
+        .await,
+    );
     assert_eq!(
         out,
         in_ms(&[
@@ -74,10 +94,19 @@ async fn restarts_after_every_frame_and_never_fires_while_frames_flow() {
 
 #[tokio::test(start_paused = true)]
 async fn none_at_time_zero_none_after_the_end() {
-    let out = texts(timed(frames_at(&[], 5).heartbeat(secs(15), TokioTimer)).await);
+    let out = texts(
+        timed(
+            frames_at(&[], 5)
+                .heartbeat(secs(15), TokioTimer)
+                .map(TaggedFrame::into_bytes),
+        )
+        .await,
+    );
     assert_eq!(out, []);
     // Polling after the end stays at the end, however long we wait.
-    let mut s = frames_at(&[], 0).heartbeat(secs(1), TokioTimer);
+    let mut s = frames_at(&[], 0)
+        .heartbeat(secs(1), TokioTimer)
+        .map(TaggedFrame::into_bytes);
     assert!(s.next().await.is_none());
     tokio::time::sleep(secs(10)).await;
     assert!(s.next().await.is_none());
@@ -85,7 +114,9 @@ async fn none_at_time_zero_none_after_the_end() {
 
 #[tokio::test(start_paused = true)]
 async fn no_burst_after_a_stretch_without_polls() {
-    let mut s = pin!(frames_at(&[], 1000).heartbeat(secs(15), TokioTimer));
+    let mut s = pin!(frames_at(&[], 1000)
+        .heartbeat(secs(15), TokioTimer)
+        .map(TaggedFrame::into_bytes));
     assert!(
         poll_once(s.as_mut()).is_pending(),
         "no heartbeat at time zero"
@@ -110,7 +141,8 @@ async fn initial_comment_goes_out_at_once() {
         timed(
             frames_at(&[1], 2)
                 .heartbeat(secs(15), TokioTimer)
-                .initial_comment(true),
+                .initial_comment(true)
+                .map(TaggedFrame::into_bytes),
         )
         .await,
     );
@@ -122,7 +154,14 @@ async fn initial_comment_goes_out_at_once() {
 
 #[tokio::test(start_paused = true)]
 async fn zero_interval_means_off() {
-    let out = texts(timed(frames_at(&[100], 200).heartbeat(Duration::ZERO, TokioTimer)).await);
+    let out = texts(
+        timed(
+            frames_at(&[100], 200)
+                .heartbeat(Duration::ZERO, TokioTimer)
+                .map(TaggedFrame::into_bytes),
+        )
+        .await,
+    );
     assert_eq!(out, in_ms(&[(100, "data: 100\n\n")]));
 }
 
@@ -203,9 +242,13 @@ async fn heartbeats_are_safe_for_the_openai_python_sdk_even_with_ids() {
             2 => Bytes::from_static(b"data: [DONE]\n\n"),
             _ => return None,
         };
-        Some((frame, i + 1))
+        Some((tag(frame), i + 1))
     }));
-    let frames: Vec<Bytes> = upstream.heartbeat(secs(15), TokioTimer).collect().await;
+    let frames: Vec<Bytes> = upstream
+        .heartbeat(secs(15), TokioTimer)
+        .map(TaggedFrame::into_bytes)
+        .collect()
+        .await;
     let wire: String = frames
         .iter()
         .map(|f| std::str::from_utf8(f).unwrap())

@@ -9,7 +9,7 @@ use common::{at, scripted, Step};
 use futures_util::{FutureExt, StreamExt};
 use llm_sse::adapters::Batch;
 use llm_sse::observe::MetricsObserver;
-use llm_sse::SseStream;
+use llm_sse::{Delta, SseStream};
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 
 /// Metric name plus sorted labels → value.
@@ -78,7 +78,7 @@ async fn records_the_documented_metrics() {
         seconds(&[1.4])
     );
     assert_eq!(
-        got[&format!("llm_sse_tokens_total{label}")],
+        got["llm_sse_tokens_total{kind=text,route=chat}"],
         DebugValue::Counter(4)
     );
     assert_eq!(
@@ -97,6 +97,45 @@ async fn records_the_documented_metrics() {
         got[&format!("llm_sse_active_streams{label}")],
         DebugValue::Gauge(0.0.into())
     );
+}
+
+#[tokio::test]
+async fn tokens_are_counted_per_kind_and_tool_calls_apart() {
+    let recorder = DebuggingRecorder::new();
+    let deltas = futures_util::stream::iter([
+        Delta::reasoning("a"),
+        Delta::reasoning("b"),
+        Delta::tool_call(0, "c", "f"),
+        Delta::tool_arguments(0, "{"),
+        Delta::tool_arguments(0, "}"),
+        Delta::tool_call(1, "d", "g"),
+    ])
+    .map(Ok::<_, std::io::Error>);
+    let mut body = SseStream::builder(deltas)
+        .observe(MetricsObserver::new())
+        .build();
+    metrics::with_local_recorder(&recorder, || {
+        // Every delta is ready: the stream never waits.
+        let mut frames = 0;
+        while let Some(Some(_)) = body.next().now_or_never() {
+            frames += 1;
+        }
+        assert!(frames > 0);
+    });
+    let got = snapshot(&recorder);
+    assert_eq!(
+        got["llm_sse_tokens_total{kind=reasoning}"],
+        DebugValue::Counter(2)
+    );
+    assert_eq!(
+        got["llm_sse_tokens_total{kind=tool_arguments}"],
+        DebugValue::Counter(2)
+    );
+    assert_eq!(
+        got["llm_sse_tokens_total{kind=text}"],
+        DebugValue::Counter(0)
+    );
+    assert_eq!(got["llm_sse_tool_calls_total{}"], DebugValue::Counter(2));
 }
 
 #[test]

@@ -241,16 +241,14 @@ async fn the_completion_hook_runs_once_after_the_last_frame_for_every_outcome() 
         (vec![at(1, "a"), Step::EndAt(2)], Outcome::Completed),
         (vec![at(1, "a"), Step::FailAt(2, "x")], Outcome::Failed),
     ] {
-        let seen = Arc::new(Mutex::new(Vec::new()));
+        let (seen_tx, mut seen) = tokio::sync::mpsc::unbounded_channel();
         let last_frame_taken = Arc::new(Mutex::new(false));
-        let (seen2, taken2) = (seen.clone(), last_frame_taken.clone());
+        let taken2 = last_frame_taken.clone();
         let mut stream = SseStream::builder(scripted(steps, None))
             .capture_text(true)
             .on_complete(move |summary: StreamSummary| {
-                seen2
-                    .lock()
-                    .unwrap()
-                    .push((summary, *taken2.lock().unwrap()));
+                let taken = *taken2.lock().unwrap();
+                let _ = seen_tx.send((summary, taken));
             })
             .build();
         let mut frames = 0;
@@ -261,10 +259,10 @@ async fn the_completion_hook_runs_once_after_the_last_frame_for_every_outcome() 
             }
         }
         drop(stream);
-        tokio::task::yield_now().await;
-        let seen = seen.lock().unwrap();
-        assert_eq!(seen.len(), 1);
-        let (summary, after_last_frame) = &seen[0];
+        // The hook runs on the blocking pool; it hands its summary over once
+        // and drops its sender, which ends the channel.
+        let (summary, after_last_frame) = seen.recv().await.expect("the hook ran");
+        assert!(seen.recv().await.is_none(), "it ran once");
         assert!(after_last_frame);
         assert_eq!(summary.outcome, outcome);
         assert_eq!(summary.text.as_deref(), Some("a"));

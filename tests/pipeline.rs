@@ -11,8 +11,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::{stream, StreamExt};
-use llm_sse::adapters::{Batch, JsonDelta};
+use llm_sse::adapters::Batch;
 use llm_sse::decode::{Decoder, Frame};
+use llm_sse::format::JsonDelta;
 use llm_sse::{SseStream, TokenStreamExt};
 
 #[global_allocator]

@@ -6,15 +6,16 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::{stream, Stream};
-use llm_sse::adapters::{Batch, Format, JsonDelta, Text};
-use llm_sse::observe::{Inline, MetricsObserver, OnComplete, StreamSummary};
-use llm_sse::openai::ChatCompletionChunks;
-use llm_sse::{Builder, DEFAULT_HEARTBEAT};
+use futures_util::{stream, Stream, StreamExt, TryStreamExt};
+use llm_sse::adapters::Batch;
+use llm_sse::format::{Format, JsonDelta, OpenAiChat, Text};
+use llm_sse::observe::{metric_names, Inline, MetricsObserver, StreamSummary};
+use llm_sse::{Builder, Delta, FinishReason, TokenStreamExt, Usage, DEFAULT_HEARTBEAT};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -38,15 +39,12 @@ pub(crate) fn metrics() -> PrometheusHandle {
     HANDLE
         .get_or_init(|| {
             let buckets = [
-                ("llm_sse_ttft_seconds", MetricsObserver::TTFT_BUCKETS),
+                (metric_names::TTFT, MetricsObserver::TTFT_BUCKETS),
                 (
-                    "llm_sse_chunk_interval_seconds",
+                    metric_names::CHUNK_INTERVAL,
                     MetricsObserver::CHUNK_INTERVAL_BUCKETS,
                 ),
-                (
-                    "llm_sse_stream_duration_seconds",
-                    MetricsObserver::DURATION_BUCKETS,
-                ),
+                (metric_names::DURATION, MetricsObserver::DURATION_BUCKETS),
             ];
             let mut builder = PrometheusBuilder::new();
             for (name, buckets) in buckets {
@@ -99,6 +97,14 @@ pub(crate) struct Knobs {
     pub(crate) batch_delay: Duration,
     pub(crate) heartbeat: Duration,
     pub(crate) json: bool,
+    /// Reasoning tokens before the answer.
+    pub(crate) reasoning: u64,
+    /// Call this tool (with the prompt as its query) instead of answering.
+    pub(crate) tool: Option<String>,
+    /// Answer with this status and an error body instead of a stream.
+    pub(crate) status: Option<u16>,
+    /// End the answer after this many tokens, reasoning included.
+    pub(crate) max_tokens: Option<u64>,
 }
 
 impl Default for Knobs {
@@ -114,6 +120,10 @@ impl Default for Knobs {
             batch_delay: Duration::from_millis(50),
             heartbeat: DEFAULT_HEARTBEAT,
             json: false,
+            reasoning: 0,
+            tool: None,
+            status: None,
+            max_tokens: None,
         }
     }
 }
@@ -176,6 +186,22 @@ impl Knobs {
         if heartbeat.is_zero() {
             return Err(BadRequest("`heartbeat_ms` must be more than 0".into()));
         }
+        let tool = match query.get("tools").map(String::as_str) {
+            None | Some("0") | Some("false") => None,
+            Some("1") | Some("true") => Some("lookup".to_owned()),
+            Some(other) => {
+                return Err(BadRequest(format!("`tools` must be 1 or 0, not {other:?}")))
+            }
+        };
+        let status = match number(query, "status", 599)? {
+            None => None,
+            Some(code @ 400..=599) => Some(code as u16),
+            Some(code) => {
+                return Err(BadRequest(format!(
+                    "`status` must be an error status from 400 to 599, not {code}"
+                )))
+            }
+        };
         Ok(Self {
             prompt: query.get("prompt").cloned().unwrap_or_default(),
             tokens: number(query, "tokens", MAX_TOKENS)?.unwrap_or(defaults.tokens),
@@ -187,6 +213,10 @@ impl Knobs {
             batch_delay: millis(query, "batch_ms")?.unwrap_or(defaults.batch_delay),
             heartbeat,
             json,
+            reasoning: number(query, "reasoning", MAX_TOKENS)?.unwrap_or(0),
+            tool,
+            status,
+            max_tokens: number(query, "max_tokens", MAX_TOKENS)?,
         })
     }
 
@@ -195,37 +225,195 @@ impl Knobs {
         Batch::tokens(self.batch).max_delay(self.batch_delay)
     }
 
-    /// The mock model's answer as byte tokens: the prompt cut at awkward
-    /// places (`echo`), or mock text; failing after `fail_after` tokens.
-    pub(crate) fn model(&self) -> impl Stream<Item = Result<Bytes, MockError>> + Send + 'static {
-        let pieces = if self.echo {
-            echo_tokens(&self.prompt)
-        } else {
-            mock_tokens(self.tokens)
+    /// The mock model's answer as typed deltas: `reasoning` reasoning
+    /// tokens, then the answer text (byte tokens, the prompt cut at awkward
+    /// places with `echo`, which UTF-8 repair joins again) or a call of
+    /// `tool` with `{"query": <prompt>}` as arguments streamed in small
+    /// fragments, then usage and the finish reason. `max_tokens` cuts the
+    /// answer short (finish `length`); `fail_after` makes it fail after that
+    /// many tokens.
+    pub(crate) fn model(&self) -> impl Stream<Item = Result<Delta, MockError>> + Send + 'static {
+        let limit = self.max_tokens.unwrap_or(u64::MAX);
+        let reasoning_tokens = self.reasoning.min(limit);
+        let reasoning: Vec<Delta> = mock_reasoning(reasoning_tokens);
+        let budget = usize::try_from(limit - reasoning_tokens).unwrap_or(usize::MAX);
+        let pacer = Arc::new(Pacer {
+            sent: AtomicU64::new(0),
+            begun: std::sync::atomic::AtomicBool::new(false),
+            delay: self.delay,
+            ttft: self.ttft,
+            fail_after: self.fail_after,
+        });
+        let (answer, answer_total) = match &self.tool {
+            Some(name) => {
+                let arguments = json!({ "query": self.prompt }).to_string();
+                let mut fragments = tool_fragments(&arguments);
+                let total = fragments.len();
+                fragments.truncate(budget);
+                let mut deltas = vec![Delta::tool_call(0, next_call_id(), name.clone())];
+                deltas.extend(fragments.into_iter().map(|f| Delta::tool_arguments(0, f)));
+                // The call's start is not a token: it costs no budget.
+                let answer = pacer.clone().paced(deltas).boxed();
+                (answer, total)
+            }
+            None => {
+                let mut pieces = if self.echo {
+                    echo_tokens(&self.prompt)
+                } else {
+                    mock_tokens(self.tokens)
+                };
+                let total = pieces.len();
+                pieces.truncate(budget);
+                let answer = pacer
+                    .clone()
+                    .paced(pieces)
+                    .utf8()
+                    .map_ok(Delta::text)
+                    .boxed();
+                (answer, total)
+            }
         };
-        let fail_after = self.fail_after;
-        let (delay, ttft) = (self.delay, self.ttft);
-        stream::unfold(
-            (pieces.into_iter(), 0u64),
-            move |(mut pieces, sent)| async move {
-                let wait = if sent == 0 { ttft } else { delay };
-                if !wait.is_zero() {
-                    tokio::time::sleep(wait).await;
-                }
-                if fail_after == Some(sent) {
-                    let error = MockError(format!("the mock model failed after {sent} tokens"));
-                    return Some((Err(error), (Vec::new().into_iter(), u64::MAX)));
-                }
-                let piece = pieces.next()?;
-                Some((Ok(piece), (pieces, sent + 1)))
-            },
-        )
+        let cut = answer_total > budget || self.reasoning > reasoning_tokens;
+        let finish = match (&self.tool, cut) {
+            (_, true) => FinishReason::Length,
+            (Some(_), false) => FinishReason::ToolCalls,
+            (None, false) => FinishReason::Stop,
+        };
+        let prompt_tokens = self.prompt_tokens();
+        let tail_pacer = pacer.clone();
+        let tail = stream::once(async move {
+            let sent = tail_pacer.sent.load(Ordering::Relaxed);
+            let items = if sent == FAILED {
+                Vec::new()
+            } else if tail_pacer.fail_after == Some(sent) {
+                tail_pacer.wait().await;
+                vec![Err(failure(sent))]
+            } else {
+                let usage = Usage::new(prompt_tokens, sent).reasoning_tokens(reasoning_tokens);
+                vec![Ok(Delta::usage(usage)), Ok(Delta::finish(finish))]
+            };
+            stream::iter(items)
+        })
+        .flatten();
+        pacer.paced(reasoning).chain(answer).chain(tail)
     }
 
     /// Tokens the prompt counts as, for usage numbers.
     pub(crate) fn prompt_tokens(&self) -> u64 {
         self.prompt.split_whitespace().count() as u64
     }
+}
+
+/// What [`Pacer::sent`] holds once the mock failed.
+const FAILED: u64 = u64::MAX;
+
+fn failure(sent: u64) -> MockError {
+    MockError(format!("the mock model failed after {sent} tokens"))
+}
+
+/// Paces a mock answer: `ttft` before the first piece, `delay` between
+/// pieces, a failure after `fail_after` tokens.
+struct Pacer {
+    /// Tokens sent so far, or [`FAILED`].
+    sent: AtomicU64,
+    begun: std::sync::atomic::AtomicBool,
+    delay: Duration,
+    ttft: Duration,
+    fail_after: Option<u64>,
+}
+
+/// Whether a piece counts as a token: a tool call's start does not.
+trait Pace {
+    fn is_token(&self) -> bool;
+}
+
+impl Pace for Delta {
+    fn is_token(&self) -> bool {
+        !matches!(self, Delta::ToolCall { .. })
+    }
+}
+
+impl Pace for Bytes {
+    fn is_token(&self) -> bool {
+        true
+    }
+}
+
+impl Pacer {
+    /// Waits `ttft` before the first piece, `delay` before the others.
+    async fn wait(&self) {
+        let wait = if self.begun.swap(true, Ordering::Relaxed) {
+            self.delay
+        } else {
+            self.ttft
+        };
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// `items` one at a time, paced; ends (after one error) once failed.
+    fn paced<T: Pace + Send + 'static>(
+        self: Arc<Self>,
+        items: Vec<T>,
+    ) -> impl Stream<Item = Result<T, MockError>> + Send + 'static {
+        stream::unfold((items.into_iter(), self), |(mut items, pacer)| async move {
+            let item = items.next()?;
+            let sent = pacer.sent.load(Ordering::Relaxed);
+            if sent == FAILED {
+                return None;
+            }
+            pacer.wait().await;
+            if item.is_token() {
+                if pacer.fail_after == Some(sent) {
+                    pacer.sent.store(FAILED, Ordering::Relaxed);
+                    return Some((Err(failure(sent)), (Vec::new().into_iter(), pacer)));
+                }
+                pacer.sent.store(sent + 1, Ordering::Relaxed);
+            }
+            Some((Ok(item), (items, pacer)))
+        })
+    }
+}
+
+/// Reasoning the mock thinks aloud, one word a token.
+fn mock_reasoning(count: u64) -> Vec<Delta> {
+    const WORDS: [&str; 8] = [
+        "The",
+        " user",
+        " wants",
+        " an",
+        " answer;",
+        " think",
+        " it",
+        " through.",
+    ];
+    (0..count)
+        .map(|i| Delta::reasoning(WORDS[i as usize % WORDS.len()]))
+        .collect()
+}
+
+/// A fresh tool call id.
+fn next_call_id() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    format!("call_mock{}", NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Serialized arguments cut into fragments of 1, 3 and 2 characters in
+/// turn: cuts land inside escapes and between the halves of `\r\n`.
+fn tool_fragments(arguments: &str) -> Vec<String> {
+    let chars: Vec<char> = arguments.chars().collect();
+    let mut fragments = Vec::new();
+    let mut at = 0;
+    for size in [1, 3, 2].into_iter().cycle() {
+        if at >= chars.len() {
+            break;
+        }
+        let end = (at + size).min(chars.len());
+        fragments.push(chars[at..end].iter().collect());
+        at = end;
+    }
+    fragments
 }
 
 /// Words of mock text, as byte tokens.
@@ -267,54 +455,48 @@ fn echo_tokens(prompt: &str) -> Vec<Bytes> {
     pieces
 }
 
-/// Builds the `/chat` stream for any builder: knobs, metrics, completion log.
+/// Builds the `/chat` stream for any builder: knobs, format, metrics,
+/// completion log.
 pub(crate) fn configure_chat<S, T>(
     builder: Builder<S, T>,
     knobs: &Knobs,
-) -> Builder<S, T, ChatFormat, ChatObservers>
+) -> Builder<S, T, Box<dyn Format + Send>>
 where
     S: llm_sse::TokenStream,
     T: llm_sse::Timer,
 {
-    let format = if knobs.json {
-        ChatFormat::Json(JsonDelta)
+    let format: Box<dyn Format + Send> = if knobs.json {
+        Box::new(JsonDelta)
     } else {
-        ChatFormat::Text(Text)
+        Box::new(Text)
     };
     builder
         .batch(knobs.batch_policy())
         .heartbeat(knobs.heartbeat)
         .format(format)
         .observe(MetricsObserver::new().label("route", "chat"))
-        .on_complete_on(Inline, log_completion as fn(StreamSummary))
+        .on_complete_on(Inline, log_completion)
 }
-
-/// Metrics, then the completion log (run inline: it only prints).
-pub(crate) type ChatObservers = (((), MetricsObserver), OnComplete<fn(StreamSummary), Inline>);
 
 /// Logs every finished stream, whatever its outcome.
 #[allow(clippy::needless_pass_by_value)] // the completion hook hands over the summary
 pub(crate) fn log_completion(summary: StreamSummary) {
     eprintln!(
-        "stream {}: {} tokens in {} chunks, ttft {:?}, {:?}",
-        summary.outcome, summary.tokens, summary.chunks, summary.ttft, summary.duration
+        "stream {}: {} tokens ({} reasoning, {} tool calls) in {} chunks, finish {}, ttft {:?}, {:?}",
+        summary.outcome,
+        summary.tokens,
+        summary.counts.reasoning,
+        summary.counts.tool_calls,
+        summary.chunks,
+        summary.finish_reason.as_ref().map_or("none", FinishReason::as_str),
+        summary.ttft,
+        summary.duration
     );
 }
 
-/// `format=text` or `format=json`, chosen per request.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum ChatFormat {
-    Text(Text),
-    Json(JsonDelta),
-}
-
-impl Format for ChatFormat {
-    fn write_chunk(&mut self, text: &str, buf: &mut bytes::BytesMut) {
-        match self {
-            ChatFormat::Text(f) => f.write_chunk(text, buf),
-            ChatFormat::Json(f) => f.write_chunk(text, buf),
-        }
-    }
+/// The error body `/chat` answers `status=CODE` with.
+pub(crate) fn chat_status_body(status: u16) -> Value {
+    json!({"error": {"message": format!("the mock model answered {status}"), "type": "upstream_error"}})
 }
 
 /// The body of `POST /v1/chat/completions`, as far as the mock needs it.
@@ -326,6 +508,23 @@ pub(crate) struct ChatRequest {
     pub(crate) stream: bool,
     #[serde(default)]
     pub(crate) stream_options: Option<StreamOptions>,
+    #[serde(default)]
+    pub(crate) tools: Vec<Tool>,
+    #[serde(default)]
+    pub(crate) max_tokens: Option<u64>,
+    #[serde(default)]
+    pub(crate) max_completion_tokens: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct Tool {
+    #[serde(default)]
+    pub(crate) function: Option<ToolFunction>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct ToolFunction {
+    pub(crate) name: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -385,6 +584,15 @@ impl Completion {
             .ok_or_else(|| BadRequest("`messages` must hold a user message".into()))?;
         knobs.prompt = content_text(&last_user.content);
         knobs.echo = request.model == "echo";
+        if let Some(tool) = request.tools.first() {
+            let name = tool.function.as_ref().map(|f| f.name.clone());
+            knobs.tool = Some(
+                name.ok_or_else(|| BadRequest("`tools[0].function.name` is required".into()))?,
+            );
+        }
+        if let Some(max) = request.max_completion_tokens.or(request.max_tokens) {
+            knobs.max_tokens = Some(max);
+        }
         static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(Self {
@@ -397,45 +605,35 @@ impl Completion {
     }
 
     /// The streaming format for this request.
-    pub(crate) fn format(&self) -> ChatCompletionChunks {
-        let format = ChatCompletionChunks::new(self.id.clone(), self.model.clone());
-        if self.include_usage {
-            format.include_usage(self.knobs.prompt_tokens())
-        } else {
-            format
-        }
+    pub(crate) fn format(&self) -> OpenAiChat {
+        OpenAiChat::new(self.model.clone())
+            .id(self.id.clone())
+            .include_usage(self.include_usage)
+            .prompt_tokens(self.knobs.prompt_tokens())
     }
 
     /// The whole answer as one `chat.completion` object, for `stream: false`.
-    pub(crate) async fn complete(&self) -> Result<Value, MockError> {
-        use futures_util::StreamExt;
-        let mut text = Vec::new();
-        let mut tokens = 0u64;
-        let mut model = std::pin::pin!(self.knobs.model());
-        while let Some(piece) = model.next().await {
-            text.extend_from_slice(&piece?);
-            tokens += 1;
-        }
-        let prompt = self.knobs.prompt_tokens();
-        Ok(json!({
-            "id": self.id,
-            "object": "chat.completion",
-            "created": std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs()),
-            "model": self.model,
-            "choices": [{
-                "index": 0,
-                "message": {"role": "assistant", "content": String::from_utf8_lossy(&text)},
-                "finish_reason": "stop",
-                "logprobs": null,
-            }],
-            "usage": {"prompt_tokens": prompt, "completion_tokens": tokens, "total_tokens": prompt + tokens},
-        }))
+    pub(crate) async fn complete(&self) -> Result<String, MockError> {
+        let mut completion = self.format().completion();
+        completion.collect(self.knobs.model()).await?;
+        Ok(completion.to_json())
     }
 }
 
 /// An OpenAI-style error body.
 pub(crate) fn error_body(message: &str, kind: &str) -> Value {
     json!({"error": {"message": message, "type": kind, "param": null, "code": null}})
+}
+
+/// The OpenAI error body a `status=CODE` knob answers with, and its type.
+pub(crate) fn openai_status_body(status: u16) -> Value {
+    let kind = match status {
+        401 => "authentication_error",
+        403 => "permission_error",
+        404 => "not_found_error",
+        429 => "rate_limit_exceeded",
+        400..=499 => "invalid_request_error",
+        _ => "server_error",
+    };
+    error_body(&format!("the mock model answered {status}"), kind)
 }

@@ -392,7 +392,10 @@ fn flush<S, E, T: Timer>(this: &mut BatchedProj<'_, S, E, T>) -> Chunk {
     this.deadline.disarm();
     *this.pending_len = 0;
     let tokens = mem::take(this.pending_tokens);
-    let delta = this.pending.take().unwrap_or(Delta::Text(Cow::Borrowed("")));
+    let delta = this
+        .pending
+        .take()
+        .unwrap_or(Delta::Text(Cow::Borrowed("")));
     Chunk { delta, tokens }
 }
 

@@ -145,7 +145,10 @@ where
         let (lower, upper) = self.stream.size_hint();
         let upper = if self.interval.is_zero() { upper } else { None };
         let initial = usize::from(self.initial && !self.started);
-        (lower.saturating_add(initial), upper.and_then(|u| u.checked_add(initial)))
+        (
+            lower.saturating_add(initial),
+            upper.and_then(|u| u.checked_add(initial)),
+        )
     }
 }
 

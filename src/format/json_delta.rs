@@ -101,34 +101,34 @@ mod tests {
     use super::*;
     use crate::{Data, FinishReason, Usage};
 
-    fn frame(delta: Delta) -> String {
+    fn frame(delta: &Delta) -> String {
         let mut buf = BytesMut::new();
-        JsonDelta.write_delta(&delta, &mut buf);
+        JsonDelta.write_delta(delta, &mut buf);
         String::from_utf8(buf.to_vec()).unwrap()
     }
 
     #[test]
     fn every_kind() {
-        assert_eq!(frame(Delta::text("")), "data: {\"delta\":\"\"}\n\n");
+        assert_eq!(frame(&Delta::text("")), "data: {\"delta\":\"\"}\n\n");
         assert_eq!(
-            frame(Delta::reasoning("\r")),
+            frame(&Delta::reasoning("\r")),
             "data: {\"type\":\"reasoning\",\"delta\":\"\\r\"}\n\n"
         );
         assert_eq!(
-            frame(Delta::tool_call(1, "call\n1", "look\"up")),
+            frame(&Delta::tool_call(1, "call\n1", "look\"up")),
             "data: {\"type\":\"tool_call\",\"index\":1,\"id\":\"call\\n1\",\"name\":\"look\\\"up\"}\n\n"
         );
         assert_eq!(
-            frame(Delta::usage(Usage::new(1, 2).reasoning_tokens(1))),
+            frame(&Delta::usage(Usage::new(1, 2).reasoning_tokens(1))),
             "data: {\"type\":\"usage\",\"prompt_tokens\":1,\"completion_tokens\":2,\
              \"total_tokens\":3,\"reasoning_tokens\":1}\n\n"
         );
         assert_eq!(
-            frame(Delta::finish(FinishReason::Length)),
+            frame(&Delta::finish(FinishReason::Length)),
             "data: {\"type\":\"finish\",\"reason\":\"length\"}\n\n"
         );
         assert_eq!(
-            frame(Delta::data(Data::string("status", "a\u{2028}b"))),
+            frame(&Delta::data(Data::string("status", "a\u{2028}b"))),
             "data: {\"type\":\"data\",\"name\":\"status\",\"value\":\"a\\u2028b\"}\n\n"
         );
     }

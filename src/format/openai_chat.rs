@@ -279,7 +279,9 @@ fn write_openai_usage(buf: &mut BytesMut, usage: &Usage) {
         .number("total_tokens", usage.total_tokens);
     if let Some(cached) = usage.cached_prompt_tokens {
         let details = object.nested("prompt_tokens_details");
-        JsonObject::open(details).number("cached_tokens", cached).close();
+        JsonObject::open(details)
+            .number("cached_tokens", cached)
+            .close();
     }
     if let Some(reasoning) = usage.reasoning_tokens {
         let details = object.nested("completion_tokens_details");
@@ -578,9 +580,15 @@ mod tests {
     fn usage_details_only_when_known() {
         let mut buf = BytesMut::new();
         write_openai_usage(&mut buf, &Usage::new(3, 4));
-        assert_eq!(buf, "{\"prompt_tokens\":3,\"completion_tokens\":4,\"total_tokens\":7}");
+        assert_eq!(
+            buf,
+            "{\"prompt_tokens\":3,\"completion_tokens\":4,\"total_tokens\":7}"
+        );
         buf.clear();
-        write_openai_usage(&mut buf, &Usage::new(3, 4).cached_prompt_tokens(2).reasoning_tokens(1));
+        write_openai_usage(
+            &mut buf,
+            &Usage::new(3, 4).cached_prompt_tokens(2).reasoning_tokens(1),
+        );
         assert_eq!(
             buf,
             "{\"prompt_tokens\":3,\"completion_tokens\":4,\"total_tokens\":7,\

@@ -73,38 +73,41 @@ mod tests {
     use super::*;
     use crate::{Data, FinishReason, Usage};
 
-    fn frame(delta: Delta) -> String {
+    fn frame(delta: &Delta) -> String {
         let mut buf = BytesMut::new();
-        Text.write_delta(&delta, &mut buf);
+        Text.write_delta(delta, &mut buf);
         String::from_utf8(buf.to_vec()).unwrap()
     }
 
     #[test]
     fn every_kind() {
-        assert_eq!(frame(Delta::text("a\r\nb\rc")), "data: a\ndata: b\ndata: c\n\n");
-        assert_eq!(frame(Delta::text("")), "data:\n\n");
         assert_eq!(
-            frame(Delta::reasoning("\nx")),
+            frame(&Delta::text("a\r\nb\rc")),
+            "data: a\ndata: b\ndata: c\n\n"
+        );
+        assert_eq!(frame(&Delta::text("")), "data:\n\n");
+        assert_eq!(
+            frame(&Delta::reasoning("\nx")),
             "event: reasoning\ndata:\ndata: x\n\n"
         );
         assert_eq!(
-            frame(Delta::tool_call(0, "c1", "f")),
+            frame(&Delta::tool_call(0, "c1", "f")),
             "event: tool_call\ndata: {\"index\":0,\"id\":\"c1\",\"name\":\"f\"}\n\n"
         );
         assert_eq!(
-            frame(Delta::tool_arguments(0, "{\"a\":\n\"event: x\"}")),
+            frame(&Delta::tool_arguments(0, "{\"a\":\n\"event: x\"}")),
             "event: tool_arguments\ndata: {\"index\":0,\"delta\":\"{\\\"a\\\":\\n\\\"event: x\\\"}\"}\n\n"
         );
         assert_eq!(
-            frame(Delta::usage(Usage::new(1, 2))),
+            frame(&Delta::usage(Usage::new(1, 2))),
             "event: usage\ndata: {\"prompt_tokens\":1,\"completion_tokens\":2,\"total_tokens\":3}\n\n"
         );
         assert_eq!(
-            frame(Delta::finish(FinishReason::ToolCalls)),
+            frame(&Delta::finish(FinishReason::ToolCalls)),
             "event: finish\ndata: {\"reason\":\"tool_calls\"}\n\n"
         );
         assert_eq!(
-            frame(Delta::data(Data::string("s", "v"))),
+            frame(&Delta::data(Data::string("s", "v"))),
             "event: data\ndata: {\"name\":\"s\",\"value\":\"v\"}\n\n"
         );
     }

@@ -49,7 +49,10 @@ pub(crate) async fn chat_streams_mock_tokens_with_batching(addr: SocketAddr) {
     assert_eq!(client.header("x-accel-buffering"), Some("no"));
     let (events, _) = read_all(&mut client).await;
     assert_eq!(events.last().unwrap().1, "[DONE]");
-    let chunks = &events[..events.len() - 1];
+    let chunks: Vec<_> = events[..events.len() - 1]
+        .iter()
+        .filter(|(name, _)| name.is_none())
+        .collect();
     assert_eq!(chunks[0].1, "Streaming", "the first token goes alone");
     let text: String = chunks.iter().map(|(_, d)| d.as_str()).collect();
     assert_eq!(text, MOCK_TEXT);
@@ -57,6 +60,105 @@ pub(crate) async fn chat_streams_mock_tokens_with_batching(addr: SocketAddr) {
         chunks.len() <= 4,
         "12 ready tokens in batches of 4: {chunks:?}"
     );
+    // Usage and the finish reason as named events, which `onmessage` skips.
+    let named: Vec<_> = events
+        .iter()
+        .filter_map(|(name, data)| Some((name.as_deref()?, data.as_str())))
+        .collect();
+    assert_eq!(
+        named,
+        [
+            (
+                "usage",
+                "{\"prompt_tokens\":1,\"completion_tokens\":12,\"total_tokens\":13,\"reasoning_tokens\":0}"
+            ),
+            ("finish", "{\"reason\":\"stop\"}"),
+        ]
+    );
+}
+
+/// The JSON deltas of a `format=json` stream, `[DONE]` checked and left out.
+async fn json_deltas(addr: SocketAddr, path: &str) -> Vec<Value> {
+    let (events, _) = read_all(&mut SseClient::get(addr, path).await).await;
+    assert_eq!(events.last().unwrap().1, "[DONE]", "{path}");
+    events[..events.len() - 1]
+        .iter()
+        .map(|(name, data)| {
+            assert!(name.is_none(), "{path}: {name:?}");
+            serde_json::from_str(data).unwrap()
+        })
+        .collect()
+}
+
+/// Joins the `delta`s of the deltas of `kind` (`None`: answer text).
+fn joined(deltas: &[Value], kind: Option<&str>) -> String {
+    deltas
+        .iter()
+        .filter(|d| d["type"].as_str() == kind)
+        .map(|d| d["delta"].as_str().unwrap())
+        .collect()
+}
+
+pub(crate) async fn reasoning_and_tool_calls_on_chat(addr: SocketAddr) {
+    let prompt = "find \"quotes\" \\ and\r\nlines \u{2028} 😀";
+    let path = format!(
+        "/chat?format=json&reasoning=5&tools=1&delay_ms=0&batch=3&prompt={}",
+        encode(prompt)
+    );
+    let deltas = json_deltas(addr, &path).await;
+    assert_eq!(deltas[0]["type"], "reasoning", "reasoning comes first");
+    assert_eq!(
+        joined(&deltas, Some("reasoning")),
+        "The user wants an answer;"
+    );
+    let calls: Vec<_> = deltas.iter().filter(|d| d["type"] == "tool_call").collect();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0]["name"], "lookup");
+    assert_eq!(calls[0]["index"], 0);
+    let call_at = deltas
+        .iter()
+        .position(|d| d["type"] == "tool_call")
+        .unwrap();
+    assert!(deltas[call_at..]
+        .iter()
+        .all(|d| d["type"] != "reasoning" && d["type"] != Value::Null));
+    let arguments = joined(&deltas, Some("tool_arguments"));
+    assert_eq!(
+        serde_json::from_str::<Value>(&arguments).unwrap(),
+        serde_json::json!({ "query": prompt })
+    );
+    let finish = deltas.iter().find(|d| d["type"] == "finish").unwrap();
+    assert_eq!(finish["reason"], "tool_calls");
+    let usage = deltas.iter().find(|d| d["type"] == "usage").unwrap();
+    assert_eq!(usage["reasoning_tokens"], 5);
+
+    // The token limit counts reasoning and ends the answer with `length`.
+    let deltas = json_deltas(
+        addr,
+        "/chat?format=json&reasoning=2&max_tokens=5&delay_ms=0",
+    )
+    .await;
+    assert_eq!(joined(&deltas, None), "Streaming tokens as");
+    let finish = deltas.iter().find(|d| d["type"] == "finish").unwrap();
+    assert_eq!(finish["reason"], "length");
+}
+
+pub(crate) async fn status_knob_answers_before_any_stream(addr: SocketAddr) {
+    let mut client = SseClient::get(addr, "/chat?status=429").await;
+    assert_eq!(client.status, 429);
+    let error: Value = serde_json::from_str(&client.text().await).unwrap();
+    assert_eq!(error["error"]["message"], "the mock model answered 429");
+
+    let body = completion_request("mock", "x", true, false);
+    let mut client = SseClient::post_json(addr, "/v1/chat/completions?status=503", &body).await;
+    assert_eq!(client.status, 503);
+    let error: Value = serde_json::from_str(&client.text().await).unwrap();
+    assert_eq!(error["error"]["type"], "server_error");
+    assert!(error["error"].get("code").is_some());
+
+    let mut client = SseClient::get(addr, "/chat?status=200").await;
+    assert_eq!(client.status, 400);
+    assert!(client.text().await.contains("`status`"));
 }
 
 pub(crate) async fn echo_round_trips(addr: SocketAddr) {
@@ -66,6 +168,7 @@ pub(crate) async fn echo_round_trips(addr: SocketAddr) {
     let (events, _) = read_all(&mut SseClient::get(addr, &path).await).await;
     let text: String = events[..events.len() - 1]
         .iter()
+        .filter(|(name, _)| name.is_none())
         .map(|(_, d)| d.as_str())
         .collect();
     assert_eq!(text, prompt);
@@ -76,22 +179,19 @@ pub(crate) async fn echo_round_trips(addr: SocketAddr) {
         "/chat?echo=1&delay_ms=0&format=json&prompt={}",
         encode(prompt)
     );
-    let (events, _) = read_all(&mut SseClient::get(addr, &path).await).await;
-    let text: String = events[..events.len() - 1]
-        .iter()
-        .map(|(_, d)| {
-            serde_json::from_str::<Value>(d).unwrap()["delta"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        })
-        .collect();
-    assert_eq!(text, prompt);
+    let deltas = json_deltas(addr, &path).await;
+    assert_eq!(joined(&deltas, None), prompt);
 }
 
 pub(crate) async fn model_failure_is_an_error_event(addr: SocketAddr) {
     let (events, _) =
         read_all(&mut SseClient::get(addr, "/chat?tokens=10&fail_after=3&delay_ms=0").await).await;
+    assert!(
+        !events
+            .iter()
+            .any(|(name, _)| name.as_deref() == Some("finish")),
+        "no finish after a failure"
+    );
     let (name, data) = events.last().unwrap();
     assert_eq!(name.as_deref(), Some("error"));
     let error: Value = serde_json::from_str(data).unwrap();
@@ -107,7 +207,8 @@ pub(crate) async fn heartbeats_while_the_model_thinks(addr: SocketAddr) {
     assert_eq!(client.next().await, Some(Frame::Comment("ping".into())));
     let (events, comments) = read_all(&mut client).await;
     assert!(comments >= 1);
-    assert_eq!(events.len(), 2);
+    // The token, usage, finish and [DONE].
+    assert_eq!(events.len(), 4);
 }
 
 pub(crate) async fn bad_knobs_are_400s_with_a_message(addr: SocketAddr) {
@@ -129,7 +230,18 @@ pub(crate) async fn bad_knobs_are_400s_with_a_message(addr: SocketAddr) {
 }
 
 fn completion_request(model: &str, content: &str, stream: bool, usage: bool) -> String {
-    serde_json::json!({
+    completion_request_with(model, content, stream, usage, Value::Null)
+}
+
+/// A request with more members (`tools`, `max_tokens`, ...) from `extra`.
+fn completion_request_with(
+    model: &str,
+    content: &str,
+    stream: bool,
+    usage: bool,
+    extra: Value,
+) -> String {
+    let mut request = serde_json::json!({
         "model": model,
         "stream": stream,
         "stream_options": if usage { serde_json::json!({"include_usage": true}) } else { Value::Null },
@@ -137,8 +249,11 @@ fn completion_request(model: &str, content: &str, stream: bool, usage: bool) -> 
             {"role": "system", "content": "be brief"},
             {"role": "user", "content": content},
         ],
-    })
-    .to_string()
+    });
+    if let Value::Object(extra) = extra {
+        request.as_object_mut().unwrap().extend(extra);
+    }
+    request.to_string()
 }
 
 /// Every field the strict OpenAI Python SDK checks on a chunk.
@@ -151,7 +266,12 @@ fn check_chunk(chunk: &Value, model: &str) {
     for choice in choices {
         assert_eq!(choice["index"], 0);
         assert!(choice["delta"].is_object());
-        assert!(choice["finish_reason"].is_null() || choice["finish_reason"] == "stop");
+        let finish = &choice["finish_reason"];
+        assert!(
+            finish.is_null()
+                || ["stop", "length", "tool_calls"].contains(&finish.as_str().unwrap()),
+            "{finish}"
+        );
     }
 }
 
@@ -194,6 +314,100 @@ pub(crate) async fn openai_streaming_echo_with_usage(addr: SocketAddr) {
     );
     let finish = &chunks[chunks.len() - 2];
     assert_eq!(finish["choices"][0]["finish_reason"], "stop");
+}
+
+/// The chunks of a streaming completion, `[DONE]` checked and left out.
+async fn completion_chunks(addr: SocketAddr, path: &str, body: &str, model: &str) -> Vec<Value> {
+    let mut client = SseClient::post_json(addr, path, body).await;
+    assert_eq!(client.status, 200);
+    let (events, _) = read_all(&mut client).await;
+    assert_eq!(events.last().unwrap().1, "[DONE]");
+    let chunks: Vec<Value> = events[..events.len() - 1]
+        .iter()
+        .map(|(_, d)| serde_json::from_str(d).unwrap())
+        .collect();
+    for chunk in &chunks {
+        check_chunk(chunk, model);
+    }
+    chunks
+}
+
+pub(crate) async fn openai_tool_calls_reasoning_and_length(addr: SocketAddr) {
+    let tools = serde_json::json!({"tools": [{"type": "function", "function": {"name": "search", "parameters": {}}}]});
+    let body = completion_request_with("mock", "rust \"sse\"", true, true, tools);
+    let chunks = completion_chunks(
+        addr,
+        "/v1/chat/completions?delay_ms=0&reasoning=3&batch=2",
+        &body,
+        "mock",
+    )
+    .await;
+    let deltas: Vec<&Value> = chunks
+        .iter()
+        .filter_map(|c| c["choices"].get(0).map(|c| &c["delta"]))
+        .collect();
+    let reasoning: String = deltas
+        .iter()
+        .filter_map(|d| d["reasoning_content"].as_str())
+        .collect();
+    assert_eq!(reasoning, "The user wants");
+    let calls: Vec<&Value> = deltas
+        .iter()
+        .filter_map(|d| d["tool_calls"].get(0))
+        .collect();
+    assert_eq!(calls[0]["function"]["name"], "search");
+    assert_eq!(calls[0]["type"], "function");
+    assert!(calls[1..]
+        .iter()
+        .all(|c| c.get("id").is_none() && c["function"].get("name").is_none()));
+    let arguments: String = calls
+        .iter()
+        .map(|c| c["function"]["arguments"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        serde_json::from_str::<Value>(&arguments).unwrap(),
+        serde_json::json!({"query": "rust \"sse\""})
+    );
+    assert_eq!(
+        chunks[chunks.len() - 2]["choices"][0]["finish_reason"],
+        "tool_calls"
+    );
+    let usage = &chunks.last().unwrap()["usage"];
+    assert_eq!(usage["completion_tokens_details"]["reasoning_tokens"], 3);
+
+    // `max_completion_tokens` (or `max_tokens`) ends the answer with `length`.
+    for limit in ["max_tokens", "max_completion_tokens"] {
+        let body =
+            completion_request_with("mock", "hi", true, false, serde_json::json!({ limit: 2 }));
+        let chunks =
+            completion_chunks(addr, "/v1/chat/completions?delay_ms=0", &body, "mock").await;
+        let text: String = chunks
+            .iter()
+            .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
+            .collect();
+        assert_eq!(text, "Streaming tokens", "{limit}");
+        assert_eq!(
+            chunks.last().unwrap()["choices"][0]["finish_reason"],
+            "length",
+            "{limit}"
+        );
+    }
+
+    // Not streaming: the same answer folded into one object.
+    let tools =
+        serde_json::json!({"tools": [{"type": "function", "function": {"name": "search"}}]});
+    let body = completion_request_with("mock", "q", false, false, tools);
+    let mut client = SseClient::post_json(addr, "/v1/chat/completions?reasoning=2", &body).await;
+    assert_eq!(client.status, 200);
+    let completion: Value = serde_json::from_str(&client.text().await).unwrap();
+    let message = &completion["choices"][0]["message"];
+    assert_eq!(message["content"], Value::Null);
+    assert_eq!(message["reasoning_content"], "The user");
+    assert_eq!(
+        message["tool_calls"][0]["function"]["arguments"],
+        "{\"query\":\"q\"}"
+    );
+    assert_eq!(completion["choices"][0]["finish_reason"], "tool_calls");
 }
 
 pub(crate) async fn openai_non_streaming_and_errors(addr: SocketAddr) {
@@ -254,7 +468,7 @@ pub(crate) async fn metrics_and_page(addr: SocketAddr) {
         "llm_sse_ttft_seconds_bucket",
         "llm_sse_chunk_interval_seconds",
         "llm_sse_stream_duration_seconds",
-        "llm_sse_tokens_total{route=\"chat\"}",
+        "llm_sse_tokens_total{route=\"chat\",kind=\"text\"}",
         "llm_sse_bytes_total",
         "llm_sse_heartbeats_total",
         "llm_sse_streams_total{route=\"chat\",outcome=\"completed\"}",
@@ -275,10 +489,13 @@ pub(crate) async fn metrics_and_page(addr: SocketAddr) {
 pub(crate) async fn all(addr: SocketAddr) {
     chat_streams_mock_tokens_with_batching(addr).await;
     echo_round_trips(addr).await;
+    reasoning_and_tool_calls_on_chat(addr).await;
+    status_knob_answers_before_any_stream(addr).await;
     model_failure_is_an_error_event(addr).await;
     heartbeats_while_the_model_thinks(addr).await;
     bad_knobs_are_400s_with_a_message(addr).await;
     openai_streaming_echo_with_usage(addr).await;
+    openai_tool_calls_reasoning_and_length(addr).await;
     openai_non_streaming_and_errors(addr).await;
     metrics_and_page(addr).await;
 }

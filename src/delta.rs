@@ -194,7 +194,28 @@ impl From<Data> for Delta {
 /// Implement it for a type of your own to stream it without converting
 /// first. Byte tokens are not text until decoded: pass them through
 /// [`TokenStreamExt::utf8`](crate::TokenStreamExt::utf8), which joins
-/// characters split between tokens.
+/// characters split between tokens. A stream of anything else is refused
+/// where the pipeline starts, with a message that says so:
+///
+/// ```compile_fail
+/// # #[cfg(not(feature = "tokio"))] compile_error!("needs tokio");
+/// use futures_util::{stream, StreamExt};
+/// let bytes = stream::iter([bytes::Bytes::from_static(b"hi")]).map(Ok::<_, std::io::Error>);
+/// // error: `Bytes` is not model output that `llm-sse` can stream
+/// let _ = llm_sse::SseStream::builder(bytes);
+/// ```
+///
+/// ```
+/// # #[cfg(feature = "tokio")]
+/// # fn main() {
+/// use futures_util::{stream, StreamExt};
+/// use llm_sse::TokenStreamExt;
+/// let bytes = stream::iter([bytes::Bytes::from_static(b"hi")]).map(Ok::<_, std::io::Error>);
+/// let _ = llm_sse::SseStream::builder(bytes.utf8());
+/// # }
+/// # #[cfg(not(feature = "tokio"))]
+/// # fn main() {}
+/// ```
 ///
 /// # Examples
 ///

@@ -7,9 +7,10 @@ use std::time::Duration;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error<E> {
-    /// The upstream token stream yielded an error.
-    #[error("{0}")]
-    Upstream(#[source] E),
+    /// The upstream token stream yielded an error; its message and source
+    /// are the error's own.
+    #[error(transparent)]
+    Upstream(E),
     /// A timeout passed; the upstream was dropped.
     #[error(transparent)]
     TimedOut(#[from] TimedOut),

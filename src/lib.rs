@@ -43,7 +43,7 @@
 //! A stream of text tokens is the short path; real answers are a stream of
 //! [`Delta`]s: text, reasoning, tool calls and their argument fragments,
 //! [`Usage`] and a [`FinishReason`]. The same stream leaves in any
-//! [`format`]: plain [`Text`](format::Text) events,
+//! [`format`](mod@format): plain [`Text`](format::Text) events,
 //! [`JsonDelta`](format::JsonDelta) objects, or OpenAI Chat Completions
 //! chunks ([`OpenAiChat`](format::OpenAiChat), feature `openai`):
 //!

@@ -8,7 +8,8 @@ use std::time::Duration;
 use common::{at, scripted, timed, ModelError, Step};
 use futures_util::{stream, StreamExt, TryStreamExt};
 use llm_sse::adapters::{Batch, Chunk};
-use llm_sse::Delta;
+use llm_sse::{Delta, DeltaKind, FinishReason, TokenStreamExt, TokioTimer, Usage};
+use proptest::prelude::*;
 
 /// A text chunk's text.
 fn chunk_text(chunk: Chunk) -> String {
@@ -17,8 +18,6 @@ fn chunk_text(chunk: Chunk) -> String {
         other => panic!("a text chunk, not {other:?}"),
     }
 }
-use llm_sse::{TokenStreamExt, TokioTimer};
-use proptest::prelude::*;
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
@@ -262,6 +261,140 @@ async fn durations_too_long_for_an_instant_mean_never_not_a_panic() {
             (0, b"data: a\n\n".to_vec()),
             (30, b"data: bc\n\n".to_vec()),
             (30, b"data: [DONE]\n\n".to_vec())
+        ]
+    );
+}
+
+/// A model that yields `deltas` at the given milliseconds, then ends.
+fn scripted_deltas(
+    deltas: Vec<(u64, Delta)>,
+) -> impl futures_util::Stream<Item = Result<Delta, ModelError>> + Unpin {
+    let start = tokio::time::Instant::now();
+    Box::pin(stream::unfold(
+        deltas.into_iter(),
+        move |mut deltas| async move {
+            let (at, delta) = deltas.next()?;
+            tokio::time::sleep_until(start + ms(at)).await;
+            Some((Ok(delta), deltas))
+        },
+    ))
+}
+
+/// What a delta joins with: its kind, and the tool call for arguments.
+fn join_key(delta: &Delta) -> (DeltaKind, u32) {
+    match delta {
+        Delta::ToolArguments { index, .. } => (DeltaKind::ToolArguments, *index),
+        other => (other.kind(), 0),
+    }
+}
+
+fn any_delta() -> impl Strategy<Value = Delta> {
+    prop_oneof![
+        4 => "[a-z€\n]{0,5}".prop_map(Delta::text),
+        2 => "[a-z]{0,4}".prop_map(Delta::reasoning),
+        1 => (0u32..3).prop_map(|i| Delta::tool_call(i, format!("call_{i}"), "f")),
+        3 => ((0u32..3), "[{}\":a-z]{0,4}").prop_map(|(i, f)| Delta::tool_arguments(i, f)),
+        1 => Just(Delta::usage(Usage::new(1, 2))),
+        1 => Just(Delta::finish(FinishReason::Stop)),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(96))]
+
+    /// Every chunk is a run of neighbours of one kind (and one tool call),
+    /// in order, so what a client joins per kind is what the model sent;
+    /// tool-call starts, usage and finish go out alone and at once; the
+    /// first delta never waits; no delta waits longer than the max delay.
+    #[test]
+    fn typed_chunks_join_only_neighbours_of_one_kind(
+        deltas in prop::collection::vec((any_delta(), 0u64..40), 0..40),
+        max_tokens in 1usize..6,
+        max_bytes in 1usize..24,
+        max_delay in 0u64..50,
+    ) {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let mut time = 0;
+            let mut script = Vec::new();
+            // What the batch passes on: every delta but empty text, with its arrival.
+            let mut expected = Vec::new();
+            for (delta, gap) in &deltas {
+                time += gap;
+                script.push((time, delta.clone()));
+                if delta.as_text() != Some("") {
+                    expected.push((time, delta.clone()));
+                }
+            }
+            let policy = Batch::tokens(max_tokens).max_bytes(max_bytes).max_delay(ms(max_delay));
+            let out = timed(scripted_deltas(script).batch(policy, TokioTimer)).await;
+
+            let mut next = 0;
+            for (n, (sent_at, chunk)) in out.into_iter().enumerate() {
+                let chunk = chunk.unwrap();
+                prop_assert!(chunk.tokens() >= 1 && chunk.tokens() <= max_tokens);
+                let run = &expected[next..next + chunk.tokens()];
+                next += chunk.tokens();
+                let key = join_key(chunk.delta());
+                let mut text = String::new();
+                for (arrived, delta) in run {
+                    prop_assert_eq!(join_key(delta), key, "one kind per chunk");
+                    prop_assert!(sent_at - arrived <= max_delay, "waited {} ms", sent_at - arrived);
+                    text.push_str(delta.as_text().unwrap_or_default());
+                }
+                match chunk.delta().as_text() {
+                    Some(joined) => {
+                        prop_assert_eq!(joined, text.as_str());
+                        prop_assert!(chunk.tokens() == 1 || joined.len() <= max_bytes);
+                    }
+                    None => {
+                        prop_assert_eq!(chunk.tokens(), 1, "never joined");
+                        prop_assert_eq!(chunk.delta(), &run[0].1);
+                        prop_assert_eq!(sent_at, run[0].0, "never waits");
+                    }
+                }
+                if n == 0 {
+                    prop_assert_eq!(sent_at, run[0].0, "the first delta goes out at once");
+                }
+            }
+            prop_assert_eq!(next, expected.len(), "every delta went out");
+            Ok(())
+        })?;
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_change_of_kind_flushes_at_once() {
+    let script = vec![
+        (0, Delta::reasoning("a")),
+        (1, Delta::reasoning("b")),
+        (2, Delta::text("c")),
+        (3, Delta::tool_arguments(0, "{")),
+        (4, Delta::tool_arguments(1, "[")),
+        (5, Delta::tool_arguments(1, "]")),
+    ];
+    let policy = Batch::tokens(8).max_delay(ms(50));
+    let out: Vec<(u64, Delta, usize)> = timed(scripted_deltas(script).batch(policy, TokioTimer))
+        .await
+        .into_iter()
+        .map(|(t, c)| {
+            let c = c.unwrap();
+            (t, c.delta().clone(), c.tokens())
+        })
+        .collect();
+    assert_eq!(
+        out,
+        [
+            (0, Delta::reasoning("a"), 1),
+            (2, Delta::reasoning("b"), 1),
+            (3, Delta::text("c"), 1),
+            (4, Delta::tool_arguments(0, "{"), 1),
+            // The end flushes the last run at once.
+            (5, Delta::tool_arguments(1, "[]"), 2),
         ]
     );
 }

@@ -160,3 +160,73 @@ fn decode_lossy(bytes: &[u8], cuts: &[usize]) -> Vec<Frame> {
         cuts,
     )
 }
+
+/// Hostile text in every kind of delta, through every format with its own
+/// framing: each delta is exactly one event, with the name the format
+/// gives its kind, and its text arrives intact (JSON: exactly).
+mod typed {
+    use bytes::BytesMut;
+    use llm_sse::format::{Format, JsonDelta, Text};
+    use llm_sse::Delta;
+    use proptest::prelude::*;
+    use serde_json::Value;
+
+    use super::{decode, lf_only, nasty_text};
+
+    fn delta(kind: u8, text: String) -> Delta {
+        match kind {
+            0 => Delta::text(text),
+            1 => Delta::reasoning(text),
+            2 => Delta::tool_call(1, text.clone(), text),
+            _ => Delta::tool_arguments(1, text),
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn no_delta_forges_an_event(
+            parts in prop::collection::vec((0u8..4, nasty_text()), 1..6),
+            cuts in prop::collection::vec(any::<usize>(), 0..4),
+        ) {
+            let deltas: Vec<Delta> = parts.into_iter().map(|(k, t)| delta(k, t)).collect();
+            for json in [false, true] {
+                let mut buf = BytesMut::new();
+                for delta in &deltas {
+                    if json {
+                        JsonDelta.write_delta(delta, &mut buf);
+                    } else {
+                        Text.write_delta(delta, &mut buf);
+                    }
+                }
+                let events = decode(&buf, &cuts);
+                prop_assert_eq!(events.len(), deltas.len());
+                for (event, delta) in events.iter().zip(&deltas) {
+                    prop_assert!(event.id().is_none());
+                    let data = event.data().unwrap_or_default();
+                    let name = event.event();
+                    match (json, delta) {
+                        (false, Delta::Text(text)) => {
+                            prop_assert_eq!(name, None);
+                            prop_assert_eq!(data, lf_only(text));
+                        }
+                        (false, Delta::Reasoning(text)) => {
+                            prop_assert_eq!(name, Some("reasoning"));
+                            prop_assert_eq!(data, lf_only(text));
+                        }
+                        _ => {
+                            let expected = if json { None } else { Some(delta.kind().as_str()) };
+                            prop_assert_eq!(name, expected);
+                            let value: Value = serde_json::from_str(data).unwrap();
+                            let exact = match delta {
+                                Delta::ToolCall { name, .. } => name.as_str(),
+                                other => other.as_text().unwrap(),
+                            };
+                            let field = if matches!(delta, Delta::ToolCall { .. }) { "name" } else { "delta" };
+                            prop_assert_eq!(value[field].as_str(), Some(exact));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

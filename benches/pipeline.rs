@@ -8,6 +8,9 @@
 //!
 //! - `llm_sse_metrics`: the same with the `metrics` observer recording into
 //!   a Prometheus recorder, against `llm_sse` for the observer's overhead.
+//! - `llm_sse_strings` and `llm_sse_deltas`: `String` tokens and
+//!   `Delta::Text` tokens (no UTF-8 repair), for what the typed path costs
+//!   over plain text.
 //!
 //! Run with `cargo bench --bench pipeline --features tokio,metrics`.
 
@@ -22,7 +25,7 @@ use divan::{black_box, Bencher};
 use futures_util::{stream, StreamExt};
 use llm_sse::adapters::Batch;
 use llm_sse::observe::MetricsObserver;
-use llm_sse::{Builder, Timer, TokenStreamExt, TokioSleep, TokioTimer};
+use llm_sse::{Builder, Delta, IntoDelta, Timer, TokenStreamExt, TokioSleep, TokioTimer};
 
 fn main() {
     let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
@@ -45,6 +48,38 @@ fn runtime() -> tokio::runtime::Runtime {
 #[divan::bench]
 fn llm_sse(bencher: Bencher<'_, '_>) {
     run_llm_sse(bencher, false);
+}
+
+#[divan::bench]
+fn llm_sse_strings(bencher: Bencher<'_, '_>) {
+    run_tokens(bencher, |i| WORDS[i % 8].to_owned());
+}
+
+#[divan::bench]
+fn llm_sse_deltas(bencher: Bencher<'_, '_>) {
+    run_tokens(bencher, |i| Delta::text(WORDS[i % 8].to_owned()));
+}
+
+/// Ready tokens made by `token` through batch 4, text frames, heartbeat.
+fn run_tokens<D>(bencher: Bencher<'_, '_>, token: impl Fn(usize) -> D)
+where
+    D: IntoDelta + Clone,
+{
+    let rt = runtime();
+    let tokens: Vec<D> = (0..TOKENS).map(token).collect();
+    bencher
+        .counter(ItemsCount::new(TOKENS))
+        .with_inputs(|| tokens.clone())
+        .bench_local_values(|tokens| {
+            let tokens = stream::iter(tokens).map(Ok::<_, std::io::Error>);
+            rt.block_on(async {
+                let body = Builder::new(tokens, ProductionTimer)
+                    .batch(Batch::tokens(4))
+                    .heartbeat(Duration::from_secs(15))
+                    .build();
+                drain(body).await
+            })
+        });
 }
 
 #[divan::bench]

@@ -49,9 +49,9 @@ pub enum Delta {
         /// The call's position among this answer's tool calls, from 0.
         index: u32,
         /// The call's id, which the tool's result refers to.
-        id: String,
+        id: Box<str>,
         /// The name of the tool called.
-        name: String,
+        name: Box<str>,
     },
     /// A fragment of a tool call's JSON arguments, in order; the fragments
     /// of one call joined are its arguments.
@@ -62,8 +62,9 @@ pub enum Delta {
         /// The next piece of the serialized arguments.
         fragment: Cow<'static, str>,
     },
-    /// Token usage, as the model or engine counted it.
-    Usage(Usage),
+    /// Token usage, as the model or engine counted it (boxed: it is sent
+    /// once, and keeps every other delta small).
+    Usage(Box<Usage>),
     /// Why the model stopped.
     Finish(FinishReason),
     /// A payload of the application's own (search results, citations,
@@ -87,8 +88,8 @@ impl Delta {
     pub fn tool_call(index: u32, id: impl Into<String>, name: impl Into<String>) -> Self {
         Delta::ToolCall {
             index,
-            id: id.into(),
-            name: name.into(),
+            id: id.into().into_boxed_str(),
+            name: name.into().into_boxed_str(),
         }
     }
 
@@ -102,7 +103,7 @@ impl Delta {
 
     /// Token usage.
     pub fn usage(usage: Usage) -> Self {
-        Delta::Usage(usage)
+        Delta::Usage(Box::new(usage))
     }
 
     /// Why the model stopped.
@@ -172,7 +173,7 @@ impl From<Box<str>> for Delta {
 
 impl From<Usage> for Delta {
     fn from(usage: Usage) -> Self {
-        Delta::Usage(usage)
+        Delta::usage(usage)
     }
 }
 
@@ -420,18 +421,18 @@ impl fmt::Display for FinishReason {
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Data {
-    name: Cow<'static, str>,
-    json: String,
+    name: Box<str>,
+    json: Box<str>,
 }
 
 impl Data {
     /// A payload whose value is the JSON string `value`.
-    pub fn string(name: impl Into<Cow<'static, str>>, value: &str) -> Self {
+    pub fn string(name: impl Into<String>, value: &str) -> Self {
         let mut json = BytesMut::with_capacity(value.len() + 2);
         write_json_string(&mut json, value);
         Self {
-            name: name.into(),
-            json: String::from_utf8_lossy(&json).into_owned(),
+            name: name.into().into_boxed_str(),
+            json: String::from_utf8_lossy(&json).into(),
         }
     }
 
@@ -451,12 +452,12 @@ impl Data {
     #[cfg(feature = "json")]
     #[cfg_attr(docsrs, doc(cfg(feature = "json")))]
     pub fn json<T: serde::Serialize + ?Sized>(
-        name: impl Into<Cow<'static, str>>,
+        name: impl Into<String>,
         value: &T,
     ) -> Result<Self, serde_json::Error> {
         Ok(Self {
-            name: name.into(),
-            json: crate::json::to_string(value)?,
+            name: name.into().into_boxed_str(),
+            json: crate::json::to_string(value)?.into_boxed_str(),
         })
     }
 

@@ -69,7 +69,8 @@
 //!     .format(OpenAiChat::new("my-model").include_usage(true))
 //!     .build();
 //! let text = body.map(|frame| String::from_utf8_lossy(&frame).into_owned()).collect::<String>().await;
-//! assert!(text.contains("\"function\":{\"arguments\":\"{\\\"city\\\":\\\"Paris\\\"}\"}"));
+//! assert_eq!(text.matches("get_weather").count(), 1, "the name goes out once");
+//! assert!(text.contains("{\"reasoning_content\":\"The user asks about Paris.\"}"));
 //! assert!(text.contains("\"finish_reason\":\"tool_calls\""));
 //! assert!(text.ends_with("\"total_tokens\":32}}\n\ndata: [DONE]\n\n"));
 //! # }

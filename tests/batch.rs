@@ -305,7 +305,8 @@ proptest! {
     /// Every chunk is a run of neighbours of one kind (and one tool call),
     /// in order, so what a client joins per kind is what the model sent;
     /// tool-call starts, usage and finish go out alone and at once; the
-    /// first delta never waits; no delta waits longer than the max delay.
+    /// first delta, and the first after a change of kind, never wait; no
+    /// delta waits longer than the max delay.
     #[test]
     fn typed_chunks_join_only_neighbours_of_one_kind(
         deltas in prop::collection::vec((any_delta(), 0u64..40), 0..40),
@@ -334,7 +335,8 @@ proptest! {
             let out = timed(scripted_deltas(script).batch(policy, TokioTimer)).await;
 
             let mut next = 0;
-            for (n, (sent_at, chunk)) in out.into_iter().enumerate() {
+            let mut last_key = None;
+            for (sent_at, chunk) in out {
                 let chunk = chunk.unwrap();
                 prop_assert!(chunk.tokens() >= 1 && chunk.tokens() <= max_tokens);
                 let run = &expected[next..next + chunk.tokens()];
@@ -357,9 +359,10 @@ proptest! {
                         prop_assert_eq!(sent_at, run[0].0, "never waits");
                     }
                 }
-                if n == 0 {
-                    prop_assert_eq!(sent_at, run[0].0, "the first delta goes out at once");
+                if last_key != Some(key) {
+                    prop_assert_eq!(sent_at, run[0].0, "the first of a kind goes out at once");
                 }
+                last_key = Some(key);
             }
             prop_assert_eq!(next, expected.len(), "every delta went out");
             Ok(())
@@ -390,11 +393,14 @@ async fn a_change_of_kind_flushes_at_once() {
         out,
         [
             (0, Delta::reasoning("a"), 1),
+            // The text flushes the reasoning, and goes out at once itself:
+            // the first of its kind.
             (2, Delta::reasoning("b"), 1),
-            (3, Delta::text("c"), 1),
-            (4, Delta::tool_arguments(0, "{"), 1),
+            (2, Delta::text("c"), 1),
+            (3, Delta::tool_arguments(0, "{"), 1),
+            (4, Delta::tool_arguments(1, "["), 1),
             // The end flushes the last run at once.
-            (5, Delta::tool_arguments(1, "[]"), 2),
+            (5, Delta::tool_arguments(1, "]"), 1),
         ]
     );
 }

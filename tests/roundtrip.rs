@@ -218,7 +218,7 @@ mod typed {
                             prop_assert_eq!(name, expected);
                             let value: Value = serde_json::from_str(data).unwrap();
                             let exact = match delta {
-                                Delta::ToolCall { name, .. } => name.as_str(),
+                                Delta::ToolCall { name, .. } => &**name,
                                 other => other.as_text().unwrap(),
                             };
                             let field = if matches!(delta, Delta::ToolCall { .. }) { "name" } else { "delta" };

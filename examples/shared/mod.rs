@@ -625,15 +625,20 @@ pub(crate) fn error_body(message: &str, kind: &str) -> Value {
     json!({"error": {"message": message, "type": kind, "param": null, "code": null}})
 }
 
-/// The OpenAI error body a `status=CODE` knob answers with, and its type.
+/// The OpenAI error body a `status=CODE` knob answers with: its `type`, and
+/// for a 429 the `code` OpenAI sends.
 pub(crate) fn openai_status_body(status: u16) -> Value {
     let kind = match status {
         401 => "authentication_error",
         403 => "permission_error",
         404 => "not_found_error",
-        429 => "rate_limit_exceeded",
+        429 => "requests",
         400..=499 => "invalid_request_error",
         _ => "server_error",
     };
-    error_body(&format!("the mock model answered {status}"), kind)
+    let mut body = error_body(&format!("the mock model answered {status}"), kind);
+    if status == 429 {
+        body["error"]["code"] = json!("rate_limit_exceeded");
+    }
+    body
 }

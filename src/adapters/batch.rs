@@ -10,13 +10,14 @@ use std::time::{Duration, Instant};
 use futures_core::{FusedStream, Stream};
 use pin_project_lite::pin_project;
 
-use crate::delta::{Delta, IntoDelta};
+use crate::delta::{Delta, DeltaKind, IntoDelta};
 use crate::timer::{later, Deadline, Timer};
 
 /// When [`Batched`] flushes a chunk.
 ///
-/// The first delta of a stream always goes out at once. After it, deltas
-/// of one kind coalesce (text with text, reasoning with reasoning, argument
+/// The first delta of a stream always goes out at once, and so does the
+/// first delta after a change of kind (the first answer token after the
+/// reasoning, say). After it, deltas of one kind coalesce (text with text, reasoning with reasoning, argument
 /// fragments of one tool call) until one of the limits is reached:
 /// `max_tokens` deltas, `max_bytes` bytes of text, or `max_delay` since the
 /// oldest delta waiting. A delta of another kind flushes the chunk at once;
@@ -175,13 +176,13 @@ fn joinable_text(delta: &mut Delta) -> Option<&mut Cow<'static, str>> {
     }
 }
 
-/// Whether `next` may join `pending`: text with text, reasoning with
-/// reasoning, argument fragments of the same tool call.
-fn joins(pending: &Delta, next: &Delta) -> bool {
-    match (pending, next) {
-        (Delta::Text(_), Delta::Text(_)) | (Delta::Reasoning(_), Delta::Reasoning(_)) => true,
-        (Delta::ToolArguments { index: a, .. }, Delta::ToolArguments { index: b, .. }) => a == b,
-        _ => false,
+/// What a delta joins with: its kind, and for arguments its tool call.
+/// Text joins text, reasoning joins reasoning, argument fragments join
+/// fragments of the same call.
+fn join_key(delta: &Delta) -> (DeltaKind, u32) {
+    match delta {
+        Delta::ToolArguments { index, .. } => (DeltaKind::ToolArguments, *index),
+        other => (other.kind(), 0),
     }
 }
 
@@ -206,8 +207,9 @@ pin_project! {
         // is read only when the upstream makes us wait (or after idling), so
         // chunks filled by ready deltas cost no clock read.
         flush_at: Option<Instant>,
-        // Whether a chunk went out yet: the first delta never waits.
-        started: bool,
+        // What the last chunk joined: the first delta of the stream, and
+        // the first after a change of kind, never wait.
+        last_key: Option<(DeltaKind, u32)>,
         // When the upstream last left us with nothing to send.
         idle_since: Option<Instant>,
         upstream_done: bool,
@@ -225,7 +227,7 @@ impl<S, E, T: Timer> Batched<S, E, T> {
             pending_len: 0,
             carry: None,
             deadline: Deadline::new(timer),
-            started: false,
+            last_key: None,
             idle_since: None,
             upstream_done: false,
         }
@@ -280,6 +282,7 @@ where
                         Some(text) => Some(text.len()),
                         None => None,
                     };
+                    let key = join_key(&delta);
                     let Some(pending) = this.pending.as_mut() else {
                         // Deltas that arrive after a wait were timed then;
                         // ready ones count as arriving now.
@@ -289,19 +292,24 @@ where
                             && idle_since.zip(now).is_some_and(|(since, now)| {
                                 now.duration_since(since) > policy.max_delay
                             });
-                        let Some(len) = len else {
-                            // Tool-call starts, usage, finish and data never wait.
-                            *this.started = true;
-                            return Poll::Ready(Some(Ok(Chunk::new(delta, 1))));
+                        // Tool-call starts, usage, finish and data never wait;
+                        // nor does the first delta of a kind (the first
+                        // answer token after reasoning, say).
+                        let first_of_kind = *this.last_key != Some(key);
+                        let at_once = match len {
+                            None => true,
+                            Some(len) => {
+                                first_of_kind
+                                    || idle
+                                    || policy.max_tokens == 1
+                                    || len >= policy.max_bytes
+                            }
                         };
-                        if !*this.started
-                            || idle
-                            || policy.max_tokens == 1
-                            || len >= policy.max_bytes
-                        {
-                            *this.started = true;
+                        if at_once {
+                            *this.last_key = Some(key);
                             return Poll::Ready(Some(Ok(Chunk::new(delta, 1))));
                         }
+                        let len = len.unwrap_or(0);
                         *this.flush_at = now.map(|now| later(now, policy.max_delay));
                         *this.pending = Some(delta);
                         *this.pending_tokens = 1;
@@ -309,23 +317,25 @@ where
                         continue;
                     };
                     let len = len.unwrap_or(0);
-                    if !joins(pending, &delta) || *this.pending_len + len > policy.max_bytes {
+                    if join_key(pending) != key || *this.pending_len + len > policy.max_bytes {
                         *this.carry = Some(Ok(delta));
                         return Poll::Ready(Some(Ok(flush(&mut this))));
                     }
                     if let (Some(text), Some(more)) =
                         (joinable_text(pending), joinable_text(&mut delta))
                     {
-                        if let Cow::Borrowed(first) = text {
-                            // The first join: room for a full chunk at once.
-                            let mut owned = String::with_capacity(
-                                first
-                                    .len()
-                                    .saturating_mul(policy.max_tokens)
-                                    .min(policy.max_bytes),
-                            );
-                            owned.push_str(first);
-                            *text = Cow::Owned(owned);
+                        if *this.pending_tokens == 1 {
+                            // The first join: one buffer with room for a
+                            // full chunk, instead of growing the first
+                            // token's own.
+                            let room = text
+                                .len()
+                                .saturating_mul(policy.max_tokens)
+                                .min(policy.max_bytes)
+                                .max(text.len() + more.len());
+                            let mut joined = String::with_capacity(room);
+                            joined.push_str(text);
+                            *text = Cow::Owned(joined);
                         }
                         text.to_mut().push_str(more);
                     }

@@ -162,6 +162,10 @@ where
         let this = self.project();
         let stats = this.stats;
         let observers = this.observers;
+        if observers.is_empty() {
+            // Nobody to tell: pass frames on untouched.
+            return this.stream.poll_next(cx);
+        }
         let now = || this.needs_time.then(|| this.timer.now());
         if !stats.polled {
             stats.polled = true;
@@ -200,7 +204,7 @@ where
                             transcript.push_str(text);
                         }
                     }
-                    Delta::Usage(usage) => stats.usage = Some(*usage),
+                    Delta::Usage(usage) => stats.usage = Some(**usage),
                     Delta::Finish(reason) => stats.finish_reason = Some(reason.clone()),
                     _ => {}
                 }

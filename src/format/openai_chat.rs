@@ -352,7 +352,7 @@ impl Format for OpenAiChat {
                     calls.put_u8(b']');
                 });
             }
-            Delta::Usage(usage) => self.usage = Some(*usage),
+            Delta::Usage(usage) => self.usage = Some(**usage),
             Delta::Finish(reason) => self.finish = Some(reason.clone()),
             Delta::Data(_) => {}
         }
@@ -453,8 +453,8 @@ impl ChatCompletion {
             Delta::Reasoning(text) => self.reasoning.push_str(&text),
             Delta::ToolCall { index, id, name } => self.tool_calls.push(ToolCall {
                 index,
-                id,
-                name,
+                id: id.into(),
+                name: name.into(),
                 arguments: String::new(),
             }),
             Delta::ToolArguments { index, fragment } => {
@@ -472,7 +472,7 @@ impl ChatCompletion {
                 };
                 call.arguments.push_str(&fragment);
             }
-            Delta::Usage(usage) => self.usage = Some(usage),
+            Delta::Usage(usage) => self.usage = Some(*usage),
             Delta::Finish(reason) => self.finish = Some(reason),
             Delta::Data(_) => {}
         }

@@ -324,7 +324,13 @@ async fn completion_chunks(addr: SocketAddr, path: &str, body: &str, model: &str
     assert_eq!(events.last().unwrap().1, "[DONE]");
     let chunks: Vec<Value> = events[..events.len() - 1]
         .iter()
-        .map(|(_, d)| serde_json::from_str(d).unwrap())
+        .map(|(_, d)| {
+            // The Rust client's strict types read every chunk too.
+            let strict: Result<async_openai::types::chat::CreateChatCompletionStreamResponse, _> =
+                serde_json::from_str(d);
+            assert!(strict.is_ok(), "{strict:?}: {d}");
+            serde_json::from_str(d).unwrap()
+        })
         .collect();
     for chunk in &chunks {
         check_chunk(chunk, model);

@@ -63,6 +63,7 @@ pin_project! {
     pub struct SseStream<S: TokenStream, T: Timer, F = Text> {
         #[pin]
         inner: Pipeline<S, T, F>,
+        headers: &'static [(&'static str, &'static str)],
     }
 }
 
@@ -365,6 +366,7 @@ impl<S: TokenStream, T: Timer, F> Builder<S, T, F> {
         let timed = Timeout::new(caught, timeouts, self.timer.clone());
         let batched = Batched::new(timed, batch, self.timer.clone());
         let heartbeat_frame = self.format.heartbeat();
+        let headers = self.format.response_headers();
         let mut frames = Frames::new(batched, self.format);
         if let Some(on_error) = on_error {
             frames.set_error_formatter(on_error);
@@ -376,11 +378,18 @@ impl<S: TokenStream, T: Timer, F> Builder<S, T, F> {
             .frame(heartbeat_frame)
             .initial_comment(initial_comment);
         let inner = Observe::new(heartbeats, observers, self.timer).capture_text(capture_text);
-        SseStream { inner }
+        SseStream { inner, headers }
     }
 }
 
 impl<S: TokenStream, T: Timer, F> SseStream<S, T, F> {
+    /// The headers the format's clients need besides the SSE ones
+    /// ([`serve::HEADERS`](crate::serve::HEADERS)); the axum, actix-web and
+    /// `http-body` integrations send them.
+    pub fn response_headers(&self) -> &'static [(&'static str, &'static str)] {
+        self.headers
+    }
+
     /// Notes that the client went away while the stream runs on.
     #[cfg(feature = "tokio")]
     pub(crate) fn mark_disconnected(self: Pin<&mut Self>) {

@@ -29,8 +29,8 @@ pin_project! {
     /// dropped at once), and a normal end becomes the format's end frames
     /// and end marker; see [`TokenStreamExt::frames`](crate::TokenStreamExt::frames).
     ///
-    /// Each item is one write: the frames of one chunk (with the format's
-    /// start frames before the first), or the end, or the error.
+    /// Each item is one write: the format's start frames (on the first
+    /// poll, if it has any), the frames of one chunk, the end, or the error.
     #[must_use = "streams do nothing unless polled"]
     pub struct Frames<S, F, E> {
         #[pin]
@@ -123,13 +123,19 @@ where
         if *this.ended {
             return Poll::Ready(None);
         }
+        if !*this.started {
+            // The start frames go out at once, before the model's first
+            // token exists, as the providers' own APIs send them.
+            *this.started = true;
+            this.format.write_start(this.buf);
+            if !this.buf.is_empty() {
+                let start = this.buf.split().freeze();
+                return Poll::Ready(Some(TaggedFrame::new(start, FrameTag::Start)));
+            }
+        }
         let tag = match ready!(this.stream.as_mut().poll_next(cx)) {
             Some(Ok(chunk)) => {
                 let chunk: Chunk = chunk.into();
-                if !*this.started {
-                    *this.started = true;
-                    this.format.write_start(this.buf);
-                }
                 this.format.write_delta(chunk.delta(), this.buf);
                 this.counted
                     .add(chunk.delta().kind(), chunk.tokens() as u64);
@@ -152,10 +158,6 @@ where
             None => {
                 *this.ended = true;
                 this.stream.drop_stream();
-                if !*this.started {
-                    *this.started = true;
-                    this.format.write_start(this.buf);
-                }
                 this.format.write_end(this.counted, this.buf);
                 if let Some(marker) = this.end_marker.as_ref() {
                     this.buf.put_slice(marker);

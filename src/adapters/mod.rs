@@ -85,8 +85,9 @@ impl TaggedFrame {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum FrameTag {
-    /// A (batched) delta; the first one also carries the format's start
-    /// frames.
+    /// The format's start frames, written on the stream's first poll.
+    Start,
+    /// A (batched) delta.
     Delta(Chunk),
     /// A heartbeat, or the initial comment.
     Heartbeat,

@@ -239,6 +239,7 @@ where
                     observer.on_chunk(chunk);
                 }
             }
+            FrameTag::Start => {}
             FrameTag::Heartbeat => {
                 stats.heartbeats += 1;
                 for observer in observers.iter_mut() {

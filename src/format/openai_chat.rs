@@ -49,8 +49,8 @@ impl ReasoningField {
 /// an `id:` or `event:` field, never a data-less block, shapes that break
 /// the Python SDK's parser. In order:
 ///
-/// 1. a role chunk, `delta: {"role":"assistant","content":""}`, sent with
-///    the first delta in one write;
+/// 1. a role chunk, `delta: {"role":"assistant","content":""}`, sent at
+///    once, before the model's first token;
 /// 2. one chunk per (batched) delta, each with `finish_reason: null`:
 ///    - text: `{"content":"..."}`;
 ///    - reasoning: `{"reasoning_content":"..."}` (see [`ReasoningField`]);
@@ -96,11 +96,12 @@ impl ReasoningField {
 /// let frames: Vec<_> = SseStream::builder(answer).batch(Batch::off()).format(format).build().collect().await;
 /// let head = "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\
 ///             \"created\":1700000000,\"model\":\"my-model\",\"choices\":[{\"index\":0,\"delta\":";
+/// // The role chunk goes out at once, before the model's first token.
+/// assert_eq!(frames[0], format!("{head}{{\"role\":\"assistant\",\"content\":\"\"}},\"finish_reason\":null}}]}}\n\n"));
 /// assert_eq!(
-///     frames[0],
+///     frames[1],
 ///     format!(
-///         "{head}{{\"role\":\"assistant\",\"content\":\"\"}},\"finish_reason\":null}}]}}\n\n\
-///          {head}{{\"tool_calls\":[{{\"index\":0,\"id\":\"call_1\",\"type\":\"function\",\
+///         "{head}{{\"tool_calls\":[{{\"index\":0,\"id\":\"call_1\",\"type\":\"function\",\
 ///          \"function\":{{\"name\":\"lookup\",\"arguments\":\"\"}}}}]}},\"finish_reason\":null}}]}}\n\n"
 ///     )
 /// );

@@ -12,15 +12,16 @@ use super::{Detached, HEADERS};
 use crate::format::Format;
 use crate::{IntoDelta, SseStream, Timer, TokenStream};
 
-/// The SSE response: [`HEADERS`], plus `content-encoding: identity` so
-/// actix-web's `Compress` middleware leaves the stream alone.
-fn sse_response<S>(frames: S) -> HttpResponse
+/// The SSE response: [`HEADERS`] and the format's own, plus
+/// `content-encoding: identity` so actix-web's `Compress` middleware leaves
+/// the stream alone.
+fn sse_response<S>(frames: S, format_headers: &'static [(&'static str, &'static str)]) -> HttpResponse
 where
     S: futures_core::Stream<Item = bytes::Bytes> + 'static,
 {
     let mut response = HttpResponse::Ok();
-    for header in HEADERS {
-        response.insert_header(header);
+    for header in HEADERS.iter().chain(format_headers) {
+        response.insert_header(*header);
     }
     response
         .insert_header(ContentEncoding::Identity)
@@ -39,7 +40,8 @@ where
     type Body = BoxBody;
 
     fn respond_to(self, _: &HttpRequest) -> HttpResponse {
-        sse_response(self)
+        let headers = self.response_headers();
+        sse_response(self, headers)
     }
 }
 
@@ -48,6 +50,7 @@ impl Responder for Detached {
     type Body = BoxBody;
 
     fn respond_to(self, _: &HttpRequest) -> HttpResponse {
-        sse_response(self)
+        let headers = self.response_headers();
+        sse_response(self, headers)
     }
 }

@@ -20,13 +20,26 @@ where
     F: Format + Send + 'static,
 {
     fn into_response(self) -> Response {
-        response(self).map(Body::new)
+        let headers = self.response_headers();
+        with_headers(response(self).map(Body::new), headers)
     }
 }
 
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 impl IntoResponse for Detached {
     fn into_response(self) -> Response {
-        response(self).map(Body::new)
+        let headers = self.response_headers();
+        with_headers(response(self).map(Body::new), headers)
     }
+}
+
+/// `response` with the format's own headers added.
+fn with_headers(mut response: Response, headers: &'static [(&'static str, &'static str)]) -> Response {
+    for (name, value) in headers {
+        response.headers_mut().insert(
+            http::HeaderName::from_static(name),
+            http::HeaderValue::from_static(value),
+        );
+    }
+    response
 }

@@ -28,6 +28,15 @@ use crate::{IntoDelta, SseStream, Timer, TokenStream};
 #[must_use = "streams do nothing unless polled"]
 pub struct Detached {
     frames: mpsc::Receiver<Bytes>,
+    headers: &'static [(&'static str, &'static str)],
+}
+
+impl Detached {
+    /// The headers the format's clients need besides the SSE ones, as
+    /// [`SseStream::response_headers`].
+    pub fn response_headers(&self) -> &'static [(&'static str, &'static str)] {
+        self.headers
+    }
 }
 
 impl Stream for Detached {
@@ -61,6 +70,7 @@ where
     ///
     /// If called outside a tokio runtime.
     pub fn finish_on_disconnect(self) -> Detached {
+        let headers = self.response_headers();
         let (tx, frames) = mpsc::channel(1);
         tokio::spawn(async move {
             let mut stream = pin!(self);
@@ -74,6 +84,6 @@ where
                 }
             }
         });
-        Detached { frames }
+        Detached { frames, headers }
     }
 }

@@ -9,8 +9,17 @@
 //!   the simplest format for `EventSource` clients.
 //! - [`JsonDelta`]: one small JSON object per frame; any text round-trips
 //!   exactly.
-//! - [`OpenAiChat`] (feature `openai`): OpenAI Chat Completions chunks, read
-//!   unchanged by the official OpenAI SDKs.
+//! - `OpenAiChat` (feature `openai`): OpenAI Chat Completions chunks, read
+//!   unchanged by the official OpenAI SDKs and `async-openai`.
+//! - `OpenAiResponses` (feature `openai`): OpenAI Responses events, which
+//!   the official SDKs' `responses.stream()` helper reads.
+//! - `AnthropicMessages` (feature `anthropic`): Anthropic Messages events,
+//!   which the official SDKs' `messages.stream()` helper reads.
+//! - `VercelUiStream` (feature `vercel`): the Vercel AI SDK UI message
+//!   stream that `useChat` reads.
+//!
+//! The OpenAI and Anthropic formats also fold the same deltas into one
+//! object, for requests that do not stream.
 //!
 //! `Format` is object safe, so a handler can choose one per request:
 //!
@@ -31,17 +40,32 @@ use crate::delta::{Delta, TokenCounts};
 use crate::encode;
 use crate::error::{Error, TimeoutKind};
 
+#[cfg(feature = "anthropic")]
+mod anthropic;
 mod json_delta;
 pub(crate) mod json_writer;
 #[cfg(feature = "openai")]
 mod openai_chat;
+#[cfg(feature = "openai")]
+mod openai_responses;
 mod text;
+#[cfg(feature = "vercel")]
+mod vercel;
 
+#[cfg(feature = "anthropic")]
+#[cfg_attr(docsrs, doc(cfg(feature = "anthropic")))]
+pub use anthropic::{AnthropicMessage, AnthropicMessages};
 pub use json_delta::JsonDelta;
 #[cfg(feature = "openai")]
 #[cfg_attr(docsrs, doc(cfg(feature = "openai")))]
 pub use openai_chat::{ChatCompletion, OpenAiChat, ReasoningField};
+#[cfg(feature = "openai")]
+#[cfg_attr(docsrs, doc(cfg(feature = "openai")))]
+pub use openai_responses::{OpenAiResponse, OpenAiResponses};
 pub use text::Text;
+#[cfg(feature = "vercel")]
+#[cfg_attr(docsrs, doc(cfg(feature = "vercel")))]
+pub use vercel::VercelUiStream;
 
 use json_writer::JsonObject;
 
@@ -60,12 +84,14 @@ pub const COMMENT_HEARTBEAT: &[u8] = encode::HEARTBEAT;
 /// How a stream of [`Delta`]s is written as SSE frames.
 ///
 /// The pipeline calls, in order: [`write_start`](Format::write_start) once,
-/// just before the first delta or the end; [`write_delta`](Format::write_delta)
-/// for every (batched) delta; then either [`write_end`](Format::write_end)
-/// followed by the [`end_marker`](Format::end_marker) after a normal end, or
-/// [`write_error`](Format::write_error) after a failure (with no start
-/// before it if nothing was sent yet). [`heartbeat`](Format::heartbeat) is
-/// read once, when the stream is built.
+/// on the stream's first poll (its frames go out at once, before the
+/// model's first token); [`write_delta`](Format::write_delta) for every
+/// (batched) delta; then either [`write_end`](Format::write_end) followed
+/// by the [`end_marker`](Format::end_marker) after a normal end, or
+/// [`write_error`](Format::write_error) after a failure.
+/// [`heartbeat`](Format::heartbeat) and
+/// [`response_headers`](Format::response_headers) are read once, when the
+/// stream is built.
 ///
 /// Every method appends complete frames to `buf`, which is sent as one
 /// write. A method may write nothing: a format with no place for a kind of
@@ -133,6 +159,13 @@ pub trait Format {
     fn heartbeat(&self) -> Bytes {
         Bytes::from_static(COMMENT_HEARTBEAT)
     }
+
+    /// Response headers the format's clients need besides the SSE ones
+    /// ([`serve::HEADERS`](crate::serve::HEADERS)), as lower-case names and
+    /// values. Default: none.
+    fn response_headers(&self) -> &'static [(&'static str, &'static str)] {
+        &[]
+    }
 }
 
 impl<F: Format + ?Sized> Format for Box<F> {
@@ -158,6 +191,10 @@ impl<F: Format + ?Sized> Format for Box<F> {
 
     fn heartbeat(&self) -> Bytes {
         (**self).heartbeat()
+    }
+
+    fn response_headers(&self) -> &'static [(&'static str, &'static str)] {
+        (**self).response_headers()
     }
 }
 
@@ -269,7 +306,10 @@ pub(crate) fn write_error_event(failure: &Failure, buf: &mut BytesMut) {
 /// `prefix` and 32 hex digits (128 bits) no other id of this process
 /// shares, unpredictable enough for response ids (not for secrets): std's
 /// randomly keyed hasher over a process-wide counter.
-#[cfg_attr(not(feature = "openai"), allow(dead_code))]
+#[cfg_attr(
+    not(any(feature = "openai", feature = "anthropic", feature = "vercel")),
+    allow(dead_code)
+)]
 pub(crate) fn random_id(prefix: &str) -> String {
     use std::collections::hash_map::RandomState;
     use std::fmt::Write;

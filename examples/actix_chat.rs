@@ -26,13 +26,13 @@ use actix_web::http::header::ContentType;
 use actix_web::http::StatusCode;
 use actix_web::web::{self, Bytes, Query};
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer};
-use llm_sse::observe::MetricsObserver;
 use llm_sse::SseStream;
 
 #[path = "shared/mod.rs"]
 pub(crate) mod shared;
 
-use shared::{BadRequest, Completion, Knobs};
+use shared::api::{Api, Reply};
+use shared::{BadRequest, Knobs};
 
 /// The chat back-end's routes.
 pub(crate) fn routes(config: &mut web::ServiceConfig) {
@@ -46,7 +46,22 @@ pub(crate) fn routes(config: &mut web::ServiceConfig) {
             }),
         )
         .route("/chat", web::get().to(chat))
-        .route("/v1/chat/completions", web::post().to(completions))
+        .route(
+            "/v1/chat/completions",
+            web::post().to(|r: HttpRequest, b: Bytes| api(Api::ChatCompletions, r, b)),
+        )
+        .route(
+            "/v1/responses",
+            web::post().to(|r: HttpRequest, b: Bytes| api(Api::Responses, r, b)),
+        )
+        .route(
+            "/v1/messages",
+            web::post().to(|r: HttpRequest, b: Bytes| api(Api::Messages, r, b)),
+        )
+        .route(
+            "/api/chat",
+            web::post().to(|r: HttpRequest, b: Bytes| api(Api::UiChat, r, b)),
+        )
         .route(
             "/metrics",
             web::get().to(|| async {
@@ -82,34 +97,25 @@ fn error_response(status: u16, body: &serde_json::Value) -> HttpResponse {
     HttpResponse::build(status).json(body)
 }
 
-/// `POST /v1/chat/completions`: OpenAI-compatible, streaming or not.
-async fn completions(request: HttpRequest, body: Bytes) -> HttpResponse {
-    let completion = match query_map(&request).and_then(|q| Completion::parse(&body, &q)) {
-        Ok(completion) => completion,
-        Err(BadRequest(message)) => {
-            return HttpResponse::BadRequest()
-                .json(shared::error_body(&message, "invalid_request_error"));
-        }
+/// `POST` to one of the wire APIs: OpenAI Chat Completions or Responses,
+/// Anthropic Messages, or the Vercel AI SDK UI message stream.
+async fn api(api: Api, request: HttpRequest, body: Bytes) -> HttpResponse {
+    let query = match query_map(&request) {
+        Ok(query) => query,
+        Err(BadRequest(message)) => return HttpResponse::BadRequest().body(message),
     };
-    let knobs = &completion.knobs;
-    if let Some(status) = knobs.status {
-        return error_response(status, &shared::openai_status_body(status));
+    match shared::api::answer(api, &query, &body).await {
+        Reply::Error(status, content_type, body) => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            HttpResponse::build(status)
+                .content_type(content_type)
+                .body(body)
+        }
+        Reply::Json(json) => HttpResponse::Ok()
+            .content_type(ContentType::json())
+            .body(json),
+        Reply::Stream(stream) => actix_web::Responder::respond_to(stream, &request),
     }
-    if !completion.stream {
-        return match completion.complete().await {
-            Ok(body) => HttpResponse::Ok()
-                .content_type(ContentType::json())
-                .body(body),
-            Err(err) => error_response(500, &shared::error_body(&err.to_string(), "server_error")),
-        };
-    }
-    let stream = SseStream::builder(knobs.model())
-        .batch(knobs.batch_policy())
-        .heartbeat(knobs.heartbeat)
-        .format(completion.format())
-        .observe(MetricsObserver::new().label("route", "completions"))
-        .build();
-    actix_web::Responder::respond_to(stream, &request)
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

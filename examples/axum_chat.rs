@@ -12,6 +12,8 @@
 //! curl -N 'http://127.0.0.1:3000/chat?prompt=hi&tokens=5&batch=2'
 //! curl -N http://127.0.0.1:3000/v1/chat/completions -H 'content-type: application/json' \
 //!   -d '{"model":"echo","stream":true,"messages":[{"role":"user","content":"Hello!"}]}'
+//! curl -N 'http://127.0.0.1:3000/v1/messages?reasoning=3' -H 'content-type: application/json' \
+//!   -d '{"model":"mock","max_tokens":64,"stream":true,"messages":[{"role":"user","content":"Hi"}]}'
 //! curl http://127.0.0.1:3000/metrics
 //! ```
 //!
@@ -29,13 +31,13 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::serve::ListenerExt;
 use axum::{Json, Router};
-use llm_sse::observe::MetricsObserver;
 use llm_sse::SseStream;
 
 #[path = "shared/mod.rs"]
 mod shared;
 
-use shared::{BadRequest, Completion, Knobs};
+use shared::api::{Api, Reply};
+use shared::{BadRequest, Knobs};
 
 /// The chat back-end's routes.
 pub(crate) fn router() -> Router {
@@ -43,7 +45,22 @@ pub(crate) fn router() -> Router {
     Router::new()
         .route("/", get(|| async { Html(shared::PAGE) }))
         .route("/chat", get(chat))
-        .route("/v1/chat/completions", post(completions))
+        .route(
+            "/v1/chat/completions",
+            post(|RawQuery(q): RawQuery, body: Bytes| api(Api::ChatCompletions, q, body)),
+        )
+        .route(
+            "/v1/responses",
+            post(|RawQuery(q): RawQuery, body: Bytes| api(Api::Responses, q, body)),
+        )
+        .route(
+            "/v1/messages",
+            post(|RawQuery(q): RawQuery, body: Bytes| api(Api::Messages, q, body)),
+        )
+        .route(
+            "/api/chat",
+            post(|RawQuery(q): RawQuery, body: Bytes| api(Api::UiChat, q, body)),
+        )
         .route(
             "/metrics",
             get(move || {
@@ -89,32 +106,21 @@ fn error_response(status: u16, body: serde_json::Value) -> Response {
     (status, Json(body)).into_response()
 }
 
-/// `POST /v1/chat/completions`: OpenAI-compatible, streaming or not.
-async fn completions(RawQuery(query): RawQuery, body: Bytes) -> Response {
-    let completion = match query_map(query).and_then(|q| Completion::parse(&body, &q)) {
-        Ok(completion) => completion,
-        Err(BadRequest(message)) => {
-            let body = shared::error_body(&message, "invalid_request_error");
-            return (StatusCode::BAD_REQUEST, Json(body)).into_response();
-        }
+/// `POST` to one of the wire APIs: OpenAI Chat Completions or Responses,
+/// Anthropic Messages, or the Vercel AI SDK UI message stream.
+async fn api(api: Api, query: Option<String>, body: Bytes) -> Response {
+    let query = match query_map(query) {
+        Ok(query) => query,
+        Err(BadRequest(message)) => return (StatusCode::BAD_REQUEST, message).into_response(),
     };
-    let knobs = &completion.knobs;
-    if let Some(status) = knobs.status {
-        return error_response(status, shared::openai_status_body(status));
+    match shared::api::answer(api, &query, &body).await {
+        Reply::Error(status, content_type, body) => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            (status, [(header::CONTENT_TYPE, content_type)], body).into_response()
+        }
+        Reply::Json(json) => ([(header::CONTENT_TYPE, "application/json")], json).into_response(),
+        Reply::Stream(stream) => stream.into_response(),
     }
-    if !completion.stream {
-        return match completion.complete().await {
-            Ok(body) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
-            Err(err) => error_response(500, shared::error_body(&err.to_string(), "server_error")),
-        };
-    }
-    SseStream::builder(knobs.model())
-        .batch(knobs.batch_policy())
-        .heartbeat(knobs.heartbeat)
-        .format(completion.format())
-        .observe(MetricsObserver::new().label("route", "completions"))
-        .build()
-        .into_response()
 }
 
 #[tokio::main]

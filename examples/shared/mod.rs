@@ -1,8 +1,10 @@
 //! What both example servers share: the mock model, the request knobs and
-//! their validation, the OpenAI request and response shapes, the metrics
-//! recorder, and the chat page. Only the framework glue differs.
+//! their validation, the metrics recorder, the chat page, and (in `api`)
+//! the four wire APIs. Only the framework glue differs.
 
 #![allow(dead_code)] // each example uses what its framework needs
+
+pub(crate) mod api;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -13,11 +15,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::{stream, Stream, StreamExt, TryStreamExt};
 use llm_sse::adapters::Batch;
-use llm_sse::format::{Format, JsonDelta, OpenAiChat, Text};
+use llm_sse::format::{Format, JsonDelta, Text};
 use llm_sse::observe::{metric_names, Inline, MetricsObserver, StreamSummary};
 use llm_sse::{Builder, Delta, FinishReason, TokenStreamExt, Usage, DEFAULT_HEARTBEAT};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use serde::Deserialize;
 use serde_json::{json, Value};
 
 /// The chat page served at `/`.
@@ -497,148 +498,4 @@ pub(crate) fn log_completion(summary: StreamSummary) {
 /// The error body `/chat` answers `status=CODE` with.
 pub(crate) fn chat_status_body(status: u16) -> Value {
     json!({"error": {"message": format!("the mock model answered {status}"), "type": "upstream_error"}})
-}
-
-/// The body of `POST /v1/chat/completions`, as far as the mock needs it.
-#[derive(Debug, Deserialize)]
-pub(crate) struct ChatRequest {
-    pub(crate) model: String,
-    pub(crate) messages: Vec<Message>,
-    #[serde(default)]
-    pub(crate) stream: bool,
-    #[serde(default)]
-    pub(crate) stream_options: Option<StreamOptions>,
-    #[serde(default)]
-    pub(crate) tools: Vec<Tool>,
-    #[serde(default)]
-    pub(crate) max_tokens: Option<u64>,
-    #[serde(default)]
-    pub(crate) max_completion_tokens: Option<u64>,
-}
-
-#[derive(Debug, Deserialize)]
-pub(crate) struct Tool {
-    #[serde(default)]
-    pub(crate) function: Option<ToolFunction>,
-}
-
-#[derive(Debug, Deserialize)]
-pub(crate) struct ToolFunction {
-    pub(crate) name: String,
-}
-
-#[derive(Debug, Deserialize)]
-pub(crate) struct Message {
-    pub(crate) role: String,
-    #[serde(default)]
-    pub(crate) content: Value,
-}
-
-#[derive(Debug, Deserialize)]
-pub(crate) struct StreamOptions {
-    #[serde(default)]
-    pub(crate) include_usage: bool,
-}
-
-/// What an OpenAI-compatible request asks for.
-pub(crate) struct Completion {
-    pub(crate) id: String,
-    pub(crate) model: String,
-    pub(crate) knobs: Knobs,
-    pub(crate) stream: bool,
-    pub(crate) include_usage: bool,
-}
-
-/// The text of a message's content: a string, or the text parts of an array.
-fn content_text(content: &Value) -> String {
-    match content {
-        Value::String(text) => text.clone(),
-        Value::Array(parts) => parts
-            .iter()
-            .filter_map(|part| part.get("text").and_then(Value::as_str))
-            .collect(),
-        _ => String::new(),
-    }
-}
-
-impl Completion {
-    /// Reads a request body and the knobs in the query; model `echo` answers
-    /// with the last user message.
-    pub(crate) fn parse(body: &[u8], query: &HashMap<String, String>) -> Result<Self, BadRequest> {
-        let request: ChatRequest = serde_json::from_slice(body).map_err(|err| {
-            BadRequest(format!(
-                "the body is not a valid chat completion request: {err}"
-            ))
-        })?;
-        if request.messages.is_empty() {
-            return Err(BadRequest(
-                "`messages` must hold at least one message".into(),
-            ));
-        }
-        let mut knobs = Knobs::from_query(query)?;
-        let last_user = request
-            .messages
-            .iter()
-            .rev()
-            .find(|m| m.role == "user")
-            .ok_or_else(|| BadRequest("`messages` must hold a user message".into()))?;
-        knobs.prompt = content_text(&last_user.content);
-        knobs.echo = request.model == "echo";
-        if let Some(tool) = request.tools.first() {
-            let name = tool.function.as_ref().map(|f| f.name.clone());
-            knobs.tool = Some(
-                name.ok_or_else(|| BadRequest("`tools[0].function.name` is required".into()))?,
-            );
-        }
-        if let Some(max) = request.max_completion_tokens.or(request.max_tokens) {
-            knobs.max_tokens = Some(max);
-        }
-        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        Ok(Self {
-            id: format!("chatcmpl-mock{n}"),
-            model: request.model,
-            stream: request.stream,
-            include_usage: request.stream_options.is_some_and(|o| o.include_usage),
-            knobs,
-        })
-    }
-
-    /// The streaming format for this request.
-    pub(crate) fn format(&self) -> OpenAiChat {
-        OpenAiChat::new(self.model.clone())
-            .id(self.id.clone())
-            .include_usage(self.include_usage)
-            .prompt_tokens(self.knobs.prompt_tokens())
-    }
-
-    /// The whole answer as one `chat.completion` object, for `stream: false`.
-    pub(crate) async fn complete(&self) -> Result<String, MockError> {
-        let mut completion = self.format().completion();
-        completion.collect(self.knobs.model()).await?;
-        Ok(completion.to_json())
-    }
-}
-
-/// An OpenAI-style error body.
-pub(crate) fn error_body(message: &str, kind: &str) -> Value {
-    json!({"error": {"message": message, "type": kind, "param": null, "code": null}})
-}
-
-/// The OpenAI error body a `status=CODE` knob answers with: its `type`, and
-/// for a 429 the `code` OpenAI sends.
-pub(crate) fn openai_status_body(status: u16) -> Value {
-    let kind = match status {
-        401 => "authentication_error",
-        403 => "permission_error",
-        404 => "not_found_error",
-        429 => "requests",
-        400..=499 => "invalid_request_error",
-        _ => "server_error",
-    };
-    let mut body = error_body(&format!("the mock model answered {status}"), kind);
-    if status == 429 {
-        body["error"]["code"] = json!("rate_limit_exceeded");
-    }
-    body
 }

@@ -15,7 +15,10 @@ use crate::{IntoDelta, SseStream, Timer, TokenStream};
 /// The SSE response: [`HEADERS`] and the format's own, plus
 /// `content-encoding: identity` so actix-web's `Compress` middleware leaves
 /// the stream alone.
-fn sse_response<S>(frames: S, format_headers: &'static [(&'static str, &'static str)]) -> HttpResponse
+fn sse_response<S>(
+    frames: S,
+    format_headers: &'static [(&'static str, &'static str)],
+) -> HttpResponse
 where
     S: futures_core::Stream<Item = bytes::Bytes> + 'static,
 {

@@ -34,7 +34,10 @@ impl IntoResponse for Detached {
 }
 
 /// `response` with the format's own headers added.
-fn with_headers(mut response: Response, headers: &'static [(&'static str, &'static str)]) -> Response {
+fn with_headers(
+    mut response: Response,
+    headers: &'static [(&'static str, &'static str)],
+) -> Response {
     for (name, value) in headers {
         response.headers_mut().insert(
             http::HeaderName::from_static(name),

@@ -491,6 +491,183 @@ pub(crate) async fn metrics_and_page(addr: SocketAddr) {
     assert!(client.text().await.contains("new EventSource('/chat?"));
 }
 
+/// Every event of a stream at `path` with its name and its data as JSON,
+/// and the comments seen; `[DONE]` (if any) is left out and reported.
+async fn named_json_events(
+    addr: SocketAddr,
+    path: &str,
+    body: &str,
+) -> (Vec<(Option<String>, Value)>, usize, bool, SseClient) {
+    let mut client = SseClient::post_json(addr, path, body).await;
+    assert_eq!(client.status, 200, "{path}");
+    let (events, comments) = read_all(&mut client).await;
+    let done = events.last().is_some_and(|(_, d)| d == "[DONE]");
+    let events = events
+        .into_iter()
+        .filter(|(_, d)| d != "[DONE]")
+        .map(|(name, data)| {
+            let value = serde_json::from_str(&data).unwrap_or_else(|e| panic!("{e}: {data}"));
+            (name, value)
+        })
+        .collect();
+    (events, comments, done, client)
+}
+
+pub(crate) async fn anthropic_messages_in_order(addr: SocketAddr) {
+    let body = serde_json::json!({
+        "model": "mock", "max_tokens": 64, "stream": true,
+        "tools": [{"name": "search", "input_schema": {"type": "object"}}],
+        "messages": [{"role": "user", "content": [{"type": "text", "text": "a \"q\""}]}],
+    })
+    .to_string();
+    let (events, _, done, _) =
+        named_json_events(addr, "/v1/messages?delay_ms=0&reasoning=2&batch=2", &body).await;
+    assert!(!done, "no [DONE] in the Anthropic format");
+    for (name, data) in &events {
+        assert_eq!(name.as_deref(), data["type"].as_str(), "event name = type");
+    }
+    let types: Vec<&str> = events
+        .iter()
+        .map(|(_, d)| d["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types.first(), Some(&"message_start"));
+    assert_eq!(types.last(), Some(&"message_stop"));
+    assert_eq!(types[types.len() - 2], "message_delta");
+    // Blocks 0, 1, ... in order, each started before its deltas and
+    // stopped before the next starts.
+    let mut open: Option<u64> = None;
+    let mut next = 0;
+    for (_, data) in &events {
+        match data["type"].as_str().unwrap() {
+            "content_block_start" => {
+                assert_eq!(open, None);
+                assert_eq!(data["index"], next);
+                open = Some(next);
+                next += 1;
+            }
+            "content_block_delta" => assert_eq!(data["index"].as_u64(), open),
+            "content_block_stop" => {
+                assert_eq!(data["index"].as_u64(), open);
+                open = None;
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(next, 2, "a thinking block and a tool_use block");
+    let delta = &events[events.len() - 2].1;
+    assert_eq!(delta["delta"]["stop_reason"], "tool_use");
+
+    // Heartbeats are `event: ping` in this format.
+    let body = serde_json::json!({
+        "model": "mock", "max_tokens": 8, "stream": true,
+        "messages": [{"role": "user", "content": "x"}],
+    })
+    .to_string();
+    let (events, comments, _, _) = named_json_events(
+        addr,
+        "/v1/messages?tokens=1&ttft_ms=300&heartbeat_ms=20",
+        &body,
+    )
+    .await;
+    assert_eq!(comments, 0, "no comment heartbeats");
+    assert!(events
+        .iter()
+        .any(|(name, d)| name.as_deref() == Some("ping") && d["type"] == "ping"));
+
+    // Errors before the stream, in Anthropic's shape.
+    let mut client = SseClient::post_json(addr, "/v1/messages?status=529", &body).await;
+    assert_eq!(client.status, 529);
+    let error: Value = serde_json::from_str(&client.text().await).unwrap();
+    assert_eq!(error["type"], "error");
+    assert_eq!(error["error"]["type"], "overloaded_error");
+    let no_max = r#"{"model":"mock","messages":[{"role":"user","content":"x"}]}"#;
+    let mut client = SseClient::post_json(addr, "/v1/messages", no_max).await;
+    assert_eq!(client.status, 400);
+    let error: Value = serde_json::from_str(&client.text().await).unwrap();
+    assert_eq!(error["error"]["type"], "invalid_request_error");
+    assert!(error["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("max_tokens"));
+}
+
+pub(crate) async fn openai_responses_in_order(addr: SocketAddr) {
+    let body = serde_json::json!({
+        "model": "mock", "stream": true, "input": "hello there",
+        "tools": [{"type": "function", "name": "search", "parameters": {}}],
+    })
+    .to_string();
+    let (events, _, done, _) =
+        named_json_events(addr, "/v1/responses?delay_ms=0&reasoning=2", &body).await;
+    assert!(!done, "no [DONE] in the Responses format");
+    for (n, (name, data)) in events.iter().enumerate() {
+        assert_eq!(name.as_deref(), data["type"].as_str(), "event name = type");
+        assert_eq!(
+            data["sequence_number"], n as u64,
+            "sequence numbers from 0, one by one"
+        );
+    }
+    let types: Vec<&str> = events
+        .iter()
+        .map(|(_, d)| d["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(&types[..2], ["response.created", "response.in_progress"]);
+    assert_eq!(types.last(), Some(&"response.completed"));
+    assert!(types.contains(&"response.function_call_arguments.done"));
+    let completed = &events.last().unwrap().1["response"];
+    assert_eq!(completed["status"], "completed");
+    assert_eq!(
+        completed["usage"]["output_tokens_details"]["reasoning_tokens"],
+        2
+    );
+
+    let body =
+        serde_json::json!({"model": "mock", "stream": true, "input": "hi", "max_output_tokens": 2})
+            .to_string();
+    let (events, _, _, _) = named_json_events(addr, "/v1/responses?delay_ms=0", &body).await;
+    let last = &events.last().unwrap().1;
+    assert_eq!(last["type"], "response.incomplete");
+    assert_eq!(
+        last["response"]["incomplete_details"]["reason"],
+        "max_output_tokens"
+    );
+}
+
+pub(crate) async fn vercel_ui_stream_in_order(addr: SocketAddr) {
+    let body = serde_json::json!({
+        "id": "chat-1", "trigger": "submit-message",
+        "messages": [{"id": "m1", "role": "user", "parts": [{"type": "text", "text": "hi"}]}],
+    })
+    .to_string();
+    let (events, _, done, client) =
+        named_json_events(addr, "/api/chat?delay_ms=0&reasoning=2&tools=1", &body).await;
+    assert_eq!(client.header("x-vercel-ai-ui-message-stream"), Some("v1"));
+    assert!(done, "ends with [DONE]");
+    assert!(
+        events.iter().all(|(name, _)| name.is_none()),
+        "no event: fields"
+    );
+    let types: Vec<&str> = events
+        .iter()
+        .map(|(_, d)| d["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types.first(), Some(&"start"));
+    assert_eq!(types.last(), Some(&"finish"));
+    for (start, delta) in [
+        ("reasoning-start", "reasoning-delta"),
+        ("tool-input-start", "tool-input-delta"),
+    ] {
+        let first_delta = types.iter().position(|t| *t == delta).unwrap();
+        assert!(
+            types.iter().position(|t| *t == start).unwrap() < first_delta,
+            "{start} first"
+        );
+    }
+    let mut client = SseClient::post_json(addr, "/api/chat?status=500", &body).await;
+    assert_eq!(client.status, 500);
+    assert!(client.text().await.contains("answered 500"));
+}
+
 /// Runs every check against one server.
 pub(crate) async fn all(addr: SocketAddr) {
     chat_streams_mock_tokens_with_batching(addr).await;
@@ -503,5 +680,8 @@ pub(crate) async fn all(addr: SocketAddr) {
     openai_streaming_echo_with_usage(addr).await;
     openai_tool_calls_reasoning_and_length(addr).await;
     openai_non_streaming_and_errors(addr).await;
+    anthropic_messages_in_order(addr).await;
+    openai_responses_in_order(addr).await;
+    vercel_ui_stream_in_order(addr).await;
     metrics_and_page(addr).await;
 }

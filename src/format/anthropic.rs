@@ -4,8 +4,8 @@
 use std::fmt;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use futures_util::StreamExt;
 
+use super::json_check::{write_compact_json, Keys};
 use super::json_writer::JsonObject;
 use super::{Failure, FailureKind, Format};
 use crate::delta::{Delta, FinishReason, IntoDelta, TokenCounts, Usage};
@@ -514,9 +514,10 @@ enum Content {
 /// stream would open (a `thinking`, `text` or `tool_use` block at each
 /// change of kind or new tool call), with their text joined; a thinking
 /// block's `signature` is `""`. Argument fragments join their tool call
-/// wherever they come. A tool call's `input` is its joined arguments when
-/// they form one JSON object (RFC 8259, nested at most 128 deep, the limit
-/// of common parsers), `{}` when there are none, and otherwise
+/// wherever they come. A tool call's `input` is its joined arguments,
+/// compacted, when they form one JSON object that strict parsers read
+/// (RFC 8259, nested at most 128 deep, no lone surrogate escape), `{}` when
+/// there are none, and otherwise
 /// `{"INVALID_JSON":"<the arguments>"}`, the wrapper Anthropic's
 /// fine-grained tool streaming guide suggests, so the message is always
 /// valid JSON and `input` always an object. The usage and stop reason are
@@ -630,11 +631,7 @@ impl AnthropicMessage {
         S: TokenStream,
         S::Token: IntoDelta,
     {
-        let mut deltas = std::pin::pin!(deltas);
-        while let Some(delta) = deltas.next().await {
-            self.push(delta?);
-        }
-        Ok(())
+        super::push_all(deltas, |delta| self.push(delta)).await
     }
 
     /// The `message` object as compact JSON.
@@ -687,12 +684,15 @@ impl AnthropicMessage {
                         .string("id", id)
                         .string("name", name);
                     let input = object.nested("input");
-                    let trimmed = arguments.trim_matches(is_json_whitespace);
+                    let mark = input.len();
+                    let trimmed = arguments.trim_matches([' ', '\t', '\n', '\r']);
                     if trimmed.is_empty() {
                         input.put_slice(b"{}");
-                    } else if is_json_object(trimmed) {
-                        input.put_slice(trimmed.as_bytes());
-                    } else {
+                    } else if !(trimmed.starts_with('{')
+                        && write_compact_json(input, trimmed, Keys::Any).is_ok())
+                    {
+                        // Not one JSON object: the raw text, wrapped.
+                        input.truncate(mark);
                         JsonObject::open(input)
                             .string(INVALID_JSON, arguments)
                             .close();
@@ -721,179 +721,6 @@ impl AnthropicMessage {
         message.close();
         String::from_utf8_lossy(&buf).into_owned()
     }
-}
-
-/// How deep [`is_json_object`] lets arrays and objects nest: serde_json's
-/// default limit, so every common parser reads what passes.
-const MAX_DEPTH: usize = 128;
-
-fn is_json_whitespace(c: char) -> bool {
-    matches!(c, ' ' | '\t' | '\n' | '\r')
-}
-
-/// Whether `text` is exactly one JSON object (RFC 8259), with whitespace
-/// around it, nested at most [`MAX_DEPTH`] deep, and with no lone UTF-16
-/// surrogate escape (which strict parsers such as serde_json refuse).
-/// Iterative, so hostile input cannot exhaust the stack.
-fn is_json_object(text: &str) -> bool {
-    let s = text.as_bytes();
-    let at = skip_whitespace(s, 0);
-    s.get(at) == Some(&b'{') && json_value_end(s, at) == Some(s.len())
-}
-
-/// Where the JSON value that starts at `at` (after whitespace) ends, with
-/// the whitespace after it; `None` if it is not valid JSON.
-fn json_value_end(s: &[u8], mut at: usize) -> Option<usize> {
-    // The closing bytes of the open arrays and objects, innermost last.
-    let mut open: Vec<u8> = Vec::new();
-    loop {
-        // A value starts at `at`.
-        at = skip_whitespace(s, at);
-        match *s.get(at)? {
-            opener @ (b'{' | b'[') => {
-                if open.len() == MAX_DEPTH {
-                    return None;
-                }
-                let close = if opener == b'{' { b'}' } else { b']' };
-                at = skip_whitespace(s, at + 1);
-                if s.get(at) == Some(&close) {
-                    at += 1;
-                } else {
-                    open.push(close);
-                    if close == b'}' {
-                        at = json_member_key(s, at)?;
-                    }
-                    continue;
-                }
-            }
-            b'"' => at = json_string_end(s, at)?,
-            b'-' | b'0'..=b'9' => at = json_number_end(s, at)?,
-            b't' => at = literal_end(s, at, b"true")?,
-            b'f' => at = literal_end(s, at, b"false")?,
-            b'n' => at = literal_end(s, at, b"null")?,
-            _ => return None,
-        }
-        // A value ended: close what it ends, or go on to the next one.
-        loop {
-            at = skip_whitespace(s, at);
-            let Some(&close) = open.last() else {
-                return Some(at);
-            };
-            match *s.get(at)? {
-                b',' => {
-                    at += 1;
-                    if close == b'}' {
-                        at = json_member_key(s, skip_whitespace(s, at))?;
-                    }
-                    break;
-                }
-                byte if byte == close => {
-                    open.pop();
-                    at += 1;
-                }
-                _ => return None,
-            }
-        }
-    }
-}
-
-/// Past `"key":` at `at`, where the member's value starts.
-fn json_member_key(s: &[u8], at: usize) -> Option<usize> {
-    if s.get(at) != Some(&b'"') {
-        return None;
-    }
-    let at = skip_whitespace(s, json_string_end(s, at)?);
-    (s.get(at) == Some(&b':')).then_some(at + 1)
-}
-
-/// Past the string literal that opens at `at`.
-fn json_string_end(s: &[u8], mut at: usize) -> Option<usize> {
-    at += 1;
-    loop {
-        match *s.get(at)? {
-            b'"' => return Some(at + 1),
-            b'\\' => match *s.get(at + 1)? {
-                b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => at += 2,
-                b'u' => {
-                    let unit = json_hex4(s, at + 2)?;
-                    at += 6;
-                    if (0xD800..0xDC00).contains(&unit) {
-                        // A high surrogate: its low half must follow.
-                        if s.get(at..at + 2) != Some(b"\\u") {
-                            return None;
-                        }
-                        if !(0xDC00..0xE000).contains(&json_hex4(s, at + 2)?) {
-                            return None;
-                        }
-                        at += 6;
-                    } else if (0xDC00..0xE000).contains(&unit) {
-                        return None;
-                    }
-                }
-                _ => return None,
-            },
-            0..=0x1f => return None,
-            _ => at += 1,
-        }
-    }
-}
-
-/// The four hex digits at `at`, as a UTF-16 code unit.
-fn json_hex4(s: &[u8], at: usize) -> Option<u32> {
-    let digits = s.get(at..at + 4)?;
-    digits.iter().try_fold(0, |unit, digit| {
-        let value = char::from(*digit).to_digit(16)?;
-        Some(unit * 16 + value)
-    })
-}
-
-/// Past the number that starts at `at`.
-fn json_number_end(s: &[u8], mut at: usize) -> Option<usize> {
-    if s.get(at) == Some(&b'-') {
-        at += 1;
-    }
-    match *s.get(at)? {
-        b'0' => at += 1,
-        b'1'..=b'9' => at = skip_digits(s, at),
-        _ => return None,
-    }
-    if s.get(at) == Some(&b'.') {
-        let end = skip_digits(s, at + 1);
-        if end == at + 1 {
-            return None;
-        }
-        at = end;
-    }
-    if matches!(s.get(at), Some(b'e' | b'E')) {
-        at += 1;
-        if matches!(s.get(at), Some(b'+' | b'-')) {
-            at += 1;
-        }
-        let end = skip_digits(s, at);
-        if end == at {
-            return None;
-        }
-        at = end;
-    }
-    Some(at)
-}
-
-fn literal_end(s: &[u8], at: usize, literal: &[u8]) -> Option<usize> {
-    s[at..].starts_with(literal).then_some(at + literal.len())
-}
-
-fn skip_digits(s: &[u8], at: usize) -> usize {
-    at + s[at.min(s.len())..]
-        .iter()
-        .take_while(|b| b.is_ascii_digit())
-        .count()
-}
-
-fn skip_whitespace(s: &[u8], at: usize) -> usize {
-    at + s[at.min(s.len())..]
-        .iter()
-        .take_while(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
-        .count()
 }
 
 #[cfg(test)]
@@ -1303,7 +1130,7 @@ mod tests {
             "{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude-mock\",\
              \"content\":[{\"type\":\"thinking\",\"thinking\":\"Hmm\",\"signature\":\"\"},\
              {\"type\":\"text\",\"text\":\"Let me check.\"},\
-             {\"type\":\"tool_use\",\"id\":\"toolu_1\",\"name\":\"lookup\",\"input\":{\"query\": \"a\\\"b\"}}],\
+             {\"type\":\"tool_use\",\"id\":\"toolu_1\",\"name\":\"lookup\",\"input\":{\"query\":\"a\\\"b\"}}],\
              \"stop_reason\":\"tool_use\",\"stop_sequence\":null,\
              \"usage\":{\"input_tokens\":7,\"output_tokens\":5,\"output_tokens_details\":{\"thinking_tokens\":1}}}"
         );
@@ -1394,108 +1221,5 @@ mod tests {
             .collect();
         assert_eq!(texts, ["text", "thinking", "text"]);
         assert_eq!(parsed["content"][2]["text"], "cd");
-    }
-
-    #[test]
-    fn json_object_validator_agrees_with_serde_json() {
-        let valid = [
-            "{}",
-            " {} ",
-            "{\"a\":1}",
-            "{\"a\" : [ ] , \"b\" : { } }",
-            "{\"a\":-0.5E+10,\"b\":0,\"c\":-0,\"d\":1e5,\"e\":12.0}",
-            "{\"\\u00e9\\n\\\"\\\\\\/\\b\\f\\r\\t\":\"é🦀\u{2028}\"}",
-            "{\"a\":[[[]],{\"b\":[true,false,null]}]}",
-            "\t\r\n{\"a\":\"\"}\n",
-            "{\"\\ud83e\\udd80\\uD83E\\uDD80\":\"\\uffff\\u0000\"}",
-        ];
-        let invalid = [
-            "",
-            "[]",
-            "1",
-            "\"a\"",
-            "{",
-            "}",
-            "{\"a\"}",
-            "{\"a\":}",
-            "{\"a\":1,}",
-            "{,}",
-            "{\"a\":1 \"b\":2}",
-            "{a:1}",
-            "{\"a\":01}",
-            "{\"a\":1.}",
-            "{\"a\":.5}",
-            "{\"a\":1e}",
-            "{\"a\":+1}",
-            "{\"a\":-}",
-            "{\"a\":tru}",
-            "{\"a\":nul}",
-            "{\"a\":NaN}",
-            "{\"a\":\"\\x\"}",
-            "{\"a\":\"\\u12\"}",
-            "{\"a\":\"\\u+123\"}",
-            "{\"a\":\"\\ud800\"}",
-            "{\"a\":\"\\ud800x\"}",
-            "{\"a\":\"\\ud800\\u0041\"}",
-            "{\"a\":\"\\udc00\"}",
-            "{\"a\":\"\\udd80\\ud83e\"}",
-            "{\"a\":\"\t\"}",
-            "{\"a\":\"unterminated}",
-            "{\"a\":[1,]}",
-            "{\"a\":[1 2]}",
-            "{\"a\":1}}",
-            "{\"a\":1}x",
-            "{\"a\":1]",
-            "{\"a\":[1}",
-            "{} {}",
-            "\u{feff}{}",
-        ];
-        for text in valid {
-            assert!(is_json_object(text), "valid: {text:?}");
-            assert!(serde_json::from_str::<serde_json::Value>(text).is_ok());
-        }
-        for text in invalid {
-            assert!(!is_json_object(text), "invalid: {text:?}");
-            let serde = serde_json::from_str::<serde_json::Value>(text);
-            assert!(
-                !matches!(serde, Ok(serde_json::Value::Object(_))),
-                "{text:?}"
-            );
-        }
-    }
-
-    proptest::proptest! {
-        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
-
-        /// On text made of JSON's own bytes, the validator says yes exactly
-        /// when serde_json reads an object.
-        #[test]
-        fn json_object_validator_is_serde_json(
-            text in "[{}\\[\\]\",: \n0-9.eE+\\-\\\\u/btfrnalsdDcC8\u{e9}\u{1}]{0,24}",
-            object in "\\{(\"[a-z\\\\\"u0-9]{0,6}\": ?(-?[0-9.eE+]{1,4}|\"[a-z\\\\\"ud80c]{0,8}\"|true|null|\\[\\]|\\{\\}),? ?){0,3}\\}",
-        ) {
-            for text in [text.as_str(), object.as_str()] {
-                let serde = matches!(
-                    serde_json::from_str::<serde_json::Value>(text),
-                    Ok(serde_json::Value::Object(_))
-                );
-                proptest::prop_assert_eq!(is_json_object(text), serde, "{:?}", text);
-            }
-        }
-    }
-
-    #[test]
-    fn json_object_validator_limits_depth_without_recursion() {
-        let nested = |depth: usize| {
-            format!(
-                "{{\"a\":{}{}}}",
-                "[".repeat(depth - 1),
-                "]".repeat(depth - 1)
-            )
-        };
-        assert!(is_json_object(&nested(MAX_DEPTH)));
-        assert!(!is_json_object(&nested(MAX_DEPTH + 1)));
-        // Hostile depth is refused, not a stack overflow.
-        assert!(!is_json_object(&"{\"a\":[".repeat(1_000_000)));
     }
 }

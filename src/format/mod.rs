@@ -42,6 +42,8 @@ use crate::error::{Error, TimeoutKind};
 
 #[cfg(feature = "anthropic")]
 mod anthropic;
+#[cfg(any(feature = "anthropic", feature = "vercel"))]
+mod json_check;
 mod json_delta;
 pub(crate) mod json_writer;
 #[cfg(feature = "openai")]
@@ -301,6 +303,23 @@ pub(crate) fn write_error_event(failure: &Failure, buf: &mut BytesMut) {
     bytes::BufMut::put_slice(buf, b"event: error\ndata: ");
     write_error_object(failure, buf, |_| {});
     bytes::BufMut::put_slice(buf, b"\n\n");
+}
+
+/// Hands every delta of `deltas` to `push`, stopping at the first error:
+/// what the non-streaming folds' `collect` does.
+#[cfg_attr(not(any(feature = "openai", feature = "anthropic")), allow(dead_code))]
+pub(crate) async fn push_all<S>(deltas: S, mut push: impl FnMut(Delta)) -> Result<(), S::Error>
+where
+    S: crate::TokenStream,
+    S::Token: crate::IntoDelta,
+{
+    use futures_util::StreamExt;
+
+    let mut deltas = std::pin::pin!(deltas);
+    while let Some(delta) = deltas.next().await {
+        push(crate::IntoDelta::into_delta(delta?));
+    }
+    Ok(())
 }
 
 /// `prefix` and 32 hex digits (128 bits) no other id of this process

@@ -5,7 +5,6 @@ use std::fmt;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::{BufMut, BytesMut};
-use futures_util::StreamExt;
 
 use super::json_writer::{write_json_string, JsonObject};
 use super::{write_error_object, Failure, Format};
@@ -505,11 +504,7 @@ impl ChatCompletion {
         S: TokenStream,
         S::Token: IntoDelta,
     {
-        let mut deltas = std::pin::pin!(deltas);
-        while let Some(delta) = deltas.next().await {
-            self.push(delta?);
-        }
-        Ok(())
+        super::push_all(deltas, |delta| self.push(delta)).await
     }
 
     /// The `chat.completion` object as compact JSON.

@@ -5,7 +5,6 @@ use std::fmt;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::{BufMut, BytesMut};
-use futures_util::StreamExt;
 
 use super::json_writer::JsonObject;
 use super::{random_id, Failure, Format};
@@ -532,11 +531,7 @@ impl OpenAiResponse {
         S: TokenStream,
         S::Token: IntoDelta,
     {
-        let mut deltas = std::pin::pin!(deltas);
-        while let Some(delta) = deltas.next().await {
-            self.push(delta?);
-        }
-        Ok(())
+        super::push_all(deltas, |delta| self.push(delta)).await
     }
 
     /// The `response` object as compact JSON.

@@ -5,6 +5,7 @@ use std::fmt;
 
 use bytes::{BufMut, BytesMut};
 
+use super::json_check::{write_compact_json, Keys};
 use super::json_writer::JsonObject;
 use super::{Failure, Format};
 use crate::delta::{Data, Delta, FinishReason, TokenCounts, Usage};
@@ -12,10 +13,6 @@ use crate::encode::write_decimal;
 
 /// The header the `ai` package's own servers send with a UI message stream.
 const HEADERS: &[(&str, &str)] = &[("x-vercel-ai-ui-message-stream", "v1")];
-
-/// How deep a tool call's input may nest before it is refused as invalid
-/// (the depth `serde_json` allows by default).
-const MAX_DEPTH: usize = 128;
 
 /// The Vercel AI SDK "UI message stream" (protocol `v1`), which
 /// `useChat` and the `ai` package's `DefaultChatTransport` and
@@ -297,7 +294,7 @@ impl VercelUiStream {
                 let input = chunk.nested("input");
                 if arguments.trim_matches(JSON_WHITESPACE).is_empty() {
                     input.put_slice(b"{}");
-                } else if let Err(why) = write_json_value(input, &arguments) {
+                } else if let Err(why) = write_compact_json(input, &arguments, Keys::NoPrototype) {
                     invalid = Some(why);
                 }
             },
@@ -331,7 +328,8 @@ impl VercelUiStream {
                 }
             }
             kind.put_u8(b'"');
-            valid = write_json_value(chunk.nested("data"), data.as_json()).is_ok();
+            valid =
+                write_compact_json(chunk.nested("data"), data.as_json(), Keys::NoPrototype).is_ok();
         });
         if !valid {
             buf.truncate(start);
@@ -479,305 +477,6 @@ fn write_usage(buf: &mut BytesMut, usage: &Usage) {
 /// The whitespace JSON allows between tokens.
 const JSON_WHITESPACE: &[char] = &[' ', '\t', '\n', '\r'];
 
-/// Why text is not a JSON value the `ai` package's client accepts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Invalid {
-    /// Not JSON: the byte offset where it went wrong.
-    Syntax(usize),
-    /// Nested deeper than [`MAX_DEPTH`].
-    TooDeep,
-    /// A `__proto__` key, or a `constructor` object with a `prototype`
-    /// key, which the client's JSON parser refuses.
-    Prototype,
-}
-
-impl Invalid {
-    fn message(self) -> String {
-        match self {
-            Invalid::Syntax(at) => format!("not valid JSON (at byte {at})"),
-            Invalid::TooDeep => format!("JSON nested deeper than {MAX_DEPTH} levels"),
-            Invalid::Prototype => "JSON with a __proto__ or constructor.prototype key".to_owned(),
-        }
-    }
-}
-
-/// An open array or object of [`write_json_value`].
-#[derive(Clone, Copy)]
-struct Container {
-    object: bool,
-    /// An object that is the value of a `constructor` key.
-    constructor: bool,
-}
-
-/// Checks that `text` is exactly one JSON value (RFC 8259) that the `ai`
-/// package's parser accepts, and appends it without the whitespace between
-/// tokens (so it fits on one `data:` line), U+2028 and U+2029 escaped.
-///
-/// On error, what was appended is garbage for the caller to truncate.
-/// Iterative, so hostile nesting cannot overflow the stack.
-fn write_json_value(buf: &mut BytesMut, text: &str) -> Result<(), Invalid> {
-    let bytes = text.as_bytes();
-    let mut at = 0;
-    let mut stack: Vec<Container> = Vec::new();
-    // The next value is the value of a `constructor` key.
-    let mut constructor = false;
-    buf.reserve(text.len());
-    'value: loop {
-        at = skip_whitespace(bytes, at);
-        let value_of_constructor = std::mem::take(&mut constructor);
-        match bytes.get(at).copied() {
-            Some(open @ (b'{' | b'[')) => {
-                if stack.len() >= MAX_DEPTH {
-                    return Err(Invalid::TooDeep);
-                }
-                buf.put_u8(open);
-                let close = if open == b'{' { b'}' } else { b']' };
-                at = skip_whitespace(bytes, at + 1);
-                if bytes.get(at) == Some(&close) {
-                    buf.put_u8(close);
-                    at += 1;
-                } else {
-                    let object = open == b'{';
-                    stack.push(Container {
-                        object,
-                        constructor: object && value_of_constructor,
-                    });
-                    if object {
-                        at = write_key(buf, bytes, at, &stack, &mut constructor)?;
-                    }
-                    continue 'value;
-                }
-            }
-            Some(b'"') => at = write_string(buf, bytes, at, None)?,
-            Some(b't') => at = write_literal(buf, bytes, at, b"true")?,
-            Some(b'f') => at = write_literal(buf, bytes, at, b"false")?,
-            Some(b'n') => at = write_literal(buf, bytes, at, b"null")?,
-            Some(b'-' | b'0'..=b'9') => at = write_number(buf, bytes, at)?,
-            _ => return Err(Invalid::Syntax(at)),
-        }
-        // A value ended: close the containers it ends.
-        loop {
-            at = skip_whitespace(bytes, at);
-            let Some(top) = stack.last().copied() else {
-                break 'value;
-            };
-            match bytes.get(at).copied() {
-                Some(b',') => {
-                    buf.put_u8(b',');
-                    at += 1;
-                    if top.object {
-                        at = write_key(buf, bytes, at, &stack, &mut constructor)?;
-                    }
-                    continue 'value;
-                }
-                Some(b'}') if top.object => buf.put_u8(b'}'),
-                Some(b']') if !top.object => buf.put_u8(b']'),
-                _ => return Err(Invalid::Syntax(at)),
-            }
-            stack.pop();
-            at += 1;
-        }
-    }
-    if at == bytes.len() {
-        Ok(())
-    } else {
-        Err(Invalid::Syntax(at))
-    }
-}
-
-fn skip_whitespace(bytes: &[u8], mut at: usize) -> usize {
-    while matches!(bytes.get(at), Some(b' ' | b'\t' | b'\n' | b'\r')) {
-        at += 1;
-    }
-    at
-}
-
-/// Writes an object key and its colon; refuses `__proto__`, and
-/// `prototype` in the value of a `constructor` key, whose own value it
-/// flags in `constructor`.
-fn write_key(
-    buf: &mut BytesMut,
-    bytes: &[u8],
-    at: usize,
-    stack: &[Container],
-    constructor: &mut bool,
-) -> Result<usize, Invalid> {
-    let at = skip_whitespace(bytes, at);
-    if bytes.get(at) != Some(&b'"') {
-        return Err(Invalid::Syntax(at));
-    }
-    let mut key = KeyName::default();
-    let at = skip_whitespace(bytes, write_string(buf, bytes, at, Some(&mut key))?);
-    if bytes.get(at) != Some(&b':') {
-        return Err(Invalid::Syntax(at));
-    }
-    buf.put_u8(b':');
-    match key.as_str() {
-        Some("__proto__") => return Err(Invalid::Prototype),
-        Some("prototype") if stack.last().is_some_and(|top| top.constructor) => {
-            return Err(Invalid::Prototype)
-        }
-        Some("constructor") => *constructor = true,
-        _ => {}
-    }
-    Ok(at + 1)
-}
-
-/// The decoded start of a key, enough to tell the few names that matter.
-#[derive(Default)]
-struct KeyName {
-    chars: [u8; 11],
-    len: usize,
-    /// Longer than `chars`, or not ASCII.
-    other: bool,
-}
-
-impl KeyName {
-    fn push(&mut self, c: u32) {
-        match u8::try_from(c) {
-            Ok(c) if c.is_ascii() && self.len < self.chars.len() => {
-                self.chars[self.len] = c;
-                self.len += 1;
-            }
-            _ => self.other = true,
-        }
-    }
-
-    fn as_str(&self) -> Option<&str> {
-        if self.other {
-            return None;
-        }
-        std::str::from_utf8(&self.chars[..self.len]).ok()
-    }
-}
-
-/// Writes the string literal at `at` (its opening quote), with U+2028 and
-/// U+2029 escaped, and returns the offset after it; decodes it into `key`
-/// if given.
-fn write_string(
-    buf: &mut BytesMut,
-    bytes: &[u8],
-    at: usize,
-    mut key: Option<&mut KeyName>,
-) -> Result<usize, Invalid> {
-    let mut start = at;
-    let mut i = at + 1;
-    loop {
-        let Some(&b) = bytes.get(i) else {
-            return Err(Invalid::Syntax(i));
-        };
-        match b {
-            b'"' => break,
-            b'\\' => {
-                let decoded = match bytes.get(i + 1).copied() {
-                    Some(c @ (b'"' | b'\\' | b'/')) => u32::from(c),
-                    Some(b'b') => 0x08,
-                    Some(b'f') => 0x0c,
-                    Some(b'n') => 0x0a,
-                    Some(b'r') => 0x0d,
-                    Some(b't') => 0x09,
-                    Some(b'u') => {
-                        let hex = bytes.get(i + 2..i + 6).ok_or(Invalid::Syntax(i))?;
-                        let mut value = 0;
-                        for &h in hex {
-                            let digit = char::from(h).to_digit(16).ok_or(Invalid::Syntax(i))?;
-                            value = value * 16 + digit;
-                        }
-                        i += 4;
-                        value
-                    }
-                    _ => return Err(Invalid::Syntax(i)),
-                };
-                if let Some(key) = key.as_deref_mut() {
-                    key.push(decoded);
-                }
-                i += 2;
-            }
-            0..=0x1f => return Err(Invalid::Syntax(i)),
-            0xE2 if bytes.get(i + 1) == Some(&0x80)
-                && matches!(bytes.get(i + 2), Some(0xA8 | 0xA9)) =>
-            {
-                buf.put_slice(&bytes[start..i]);
-                buf.put_slice(if bytes[i + 2] == 0xA8 {
-                    b"\\u2028"
-                } else {
-                    b"\\u2029"
-                });
-                if let Some(key) = key.as_deref_mut() {
-                    key.push(0x2028);
-                }
-                i += 3;
-                start = i;
-            }
-            _ => {
-                if let Some(key) = key.as_deref_mut() {
-                    // Count characters, not bytes: continuation bytes are
-                    // part of a non-ASCII character already counted.
-                    if b & 0xC0 != 0x80 {
-                        key.push(u32::from(b));
-                    }
-                }
-                i += 1;
-            }
-        }
-    }
-    buf.put_slice(&bytes[start..=i]);
-    Ok(i + 1)
-}
-
-fn write_literal(
-    buf: &mut BytesMut,
-    bytes: &[u8],
-    at: usize,
-    literal: &[u8],
-) -> Result<usize, Invalid> {
-    if bytes.get(at..at + literal.len()) != Some(literal) {
-        return Err(Invalid::Syntax(at));
-    }
-    buf.put_slice(literal);
-    Ok(at + literal.len())
-}
-
-/// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`
-fn write_number(buf: &mut BytesMut, bytes: &[u8], at: usize) -> Result<usize, Invalid> {
-    let digits = |from: usize| {
-        let mut end = from;
-        while bytes.get(end).is_some_and(u8::is_ascii_digit) {
-            end += 1;
-        }
-        end
-    };
-    let mut i = at;
-    if bytes.get(i) == Some(&b'-') {
-        i += 1;
-    }
-    match bytes.get(i) {
-        Some(b'0') => i += 1,
-        Some(b'1'..=b'9') => i = digits(i),
-        _ => return Err(Invalid::Syntax(i)),
-    }
-    if bytes.get(i) == Some(&b'.') {
-        let end = digits(i + 1);
-        if end == i + 1 {
-            return Err(Invalid::Syntax(end));
-        }
-        i = end;
-    }
-    if matches!(bytes.get(i), Some(b'e' | b'E')) {
-        i += 1;
-        if matches!(bytes.get(i), Some(b'+' | b'-')) {
-            i += 1;
-        }
-        let end = digits(i);
-        if end == i {
-            return Err(Invalid::Syntax(end));
-        }
-        i = end;
-    }
-    buf.put_slice(&bytes[at..i]);
-    Ok(i)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -817,11 +516,6 @@ mod tests {
 
     fn last_frame(deltas: &[Delta]) -> String {
         run(deltas).rsplit("data: ").next().unwrap().to_owned()
-    }
-
-    fn json(text: &str) -> Result<String, Invalid> {
-        let mut buf = BytesMut::new();
-        write_json_value(&mut buf, text).map(|()| String::from_utf8(buf.to_vec()).unwrap())
     }
 
     #[test]
@@ -1040,89 +734,6 @@ mod tests {
             buf,
             "data: {\"type\":\"error\",\"errorText\":\"bad \\\"news\\\"\\n\"}\n\n"
         );
-    }
-
-    #[test]
-    fn json_values_are_minified() {
-        assert_eq!(
-            json(" {\r\n\"a\" : [ 1 , -0.5e+3 , true,false,null, \"\\u00e9\\n\" ] }\n").unwrap(),
-            "{\"a\":[1,-0.5e+3,true,false,null,\"\\u00e9\\n\"]}"
-        );
-        assert_eq!(
-            json("\"x\u{2028}y\u{2029}\"").unwrap(),
-            "\"x\\u2028y\\u2029\""
-        );
-        assert_eq!(json("0").unwrap(), "0");
-        assert_eq!(json("[[],{}]").unwrap(), "[[],{}]");
-        assert_eq!(
-            json("{\"constructor\":1,\"prototype\":2}").unwrap(),
-            "{\"constructor\":1,\"prototype\":2}"
-        );
-        assert_eq!(
-            json("{\"constructor\":{\"a\":{\"prototype\":2}}}").unwrap(),
-            "{\"constructor\":{\"a\":{\"prototype\":2}}}"
-        );
-        assert_eq!(
-            json("{\"__proto_\":1,\"__proto__x\":2}").unwrap(),
-            "{\"__proto_\":1,\"__proto__x\":2}"
-        );
-    }
-
-    #[test]
-    fn json_values_refused() {
-        for bad in [
-            "",
-            " ",
-            "{",
-            "}",
-            "[1,]",
-            "[,1]",
-            "{\"a\"}",
-            "{\"a\":}",
-            "{\"a\":1,}",
-            "{a:1}",
-            "01",
-            "1.",
-            ".5",
-            "-",
-            "1e",
-            "+1",
-            "1 2",
-            "\"a",
-            "\"\\x\"",
-            "\"\\u12g4\"",
-            "\"a\nb\"",
-            "\"tab\there\"",
-            "tru",
-            "nul",
-            "True",
-            "NaN",
-            "[1]]",
-            "{}}",
-            "\u{feff}{}",
-            "{\"a\":1]",
-            "[1}",
-            "'a'",
-        ] {
-            assert!(
-                matches!(json(bad), Err(Invalid::Syntax(_))),
-                "{bad:?} gave {:?}",
-                json(bad)
-            );
-        }
-        for proto in [
-            "{\"__proto__\":1}",
-            "{\"\\u005f_proto__\":1}",
-            "[{\"a\":{\"__proto__\":null}}]",
-            "{\"constructor\":{\"prototype\":{}}}",
-            "{\"constructor\":{\"x\":1,\"prot\\u006ftype\":1}}",
-        ] {
-            assert_eq!(json(proto), Err(Invalid::Prototype), "{proto}");
-        }
-        let deep = "[".repeat(MAX_DEPTH) + &"]".repeat(MAX_DEPTH);
-        assert_eq!(json(&deep).unwrap(), deep);
-        let too_deep = "[".repeat(100_000);
-        assert_eq!(json(&too_deep), Err(Invalid::TooDeep));
     }
 
     #[cfg(feature = "json")]

@@ -27,58 +27,38 @@ Prints one line per check and server, then a summary line
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
-import os
-import signal
 import sys
-import time
-import traceback
 from dataclasses import dataclass
 from typing import Any, Callable
 
 import openai
 
-# Every check gets this long (wall clock) before it is failed as hung.
-CHECK_TIMEOUT_S = 30.0
-# The SDK's own timeout (connect, read between bytes) for every request.
-REQUEST_TIMEOUT_S = 20.0
-
-# What the mock model says: one word per token (see examples/shared/mod.rs).
-MOCK_WORDS = [
-    "Streaming", " tokens", " as", " server", "-sent", " events",
-    " keeps", " the", " first", " token", " fast", ".",
-]
-REASONING_WORDS = [
-    "The", " user", " wants", " an", " answer;", " think", " it", " through.",
-]
-DEFAULT_TOKENS = 10
-
-
-def mock_text(count: int = DEFAULT_TOKENS) -> str:
-    return "".join(MOCK_WORDS[i % len(MOCK_WORDS)] for i in range(count))
-
-
-def mock_reasoning(count: int) -> str:
-    return "".join(REASONING_WORDS[i % len(REASONING_WORDS)] for i in range(count))
-
-
-# A user message that breaks naive JSON or SSE encoders: quotes, backslashes
-# (also a backslash before a quote, and text that looks like escapes), CRLF,
-# lone CR and LF, a blank line followed by fake `data:` and `event:` lines,
-# U+2028 and U+2029 (line breaks for JavaScript, not for JSON), a tab,
-# non-ASCII letters and 4-byte emoji (which the echo model cuts
-# mid-character).
-HOSTILE = (
-    'She said "hi" \\ then \\"quoted\\" C:\\new\\table \\u0041\r\n'
-    "second line\rlone CR\nlone LF\n\ndata: [DONE]\n\n"
-    "event: response.completed\ndata: {\"type\":\"error\"}\n\n"
-    "LS\u2028PS\u2029tab\tend é ñ 日本 🦀 👩‍💻 🎉"
+from harness import (
+    DEFAULT_TOKENS,
+    REASONING_WORDS,
+    REQUEST_TIMEOUT_S,
+    USAGE_PROMPT,
+    CheckFailed,
+    Checks,
+    expect,
+    expect_eq,
+    expect_raises,
+    hostile,
+    knobs,
+    main,
+    mock_reasoning,
+    mock_text,
+    short,
 )
 
-# What `split_whitespace` in Rust counts (input_tokens) for plain ASCII text.
-USAGE_PROMPT = "count these five words please"
+
+# See `harness.hostile`: after the fake `data: [DONE]`, a fake
+# `response.completed` event.
+HOSTILE = hostile("event: response.completed\ndata: {\"type\":\"error\"}\n\n")
+
+# `USAGE_PROMPT` in words: the input_tokens the servers count.
 USAGE_PROMPT_TOKENS = 5
 
 # Responses tools are flat: `name` and `parameters` at the top.
@@ -97,62 +77,6 @@ STRICT_SEARCH_TOOL = {
     "strict": True,
     "parameters": {**SEARCH_TOOL["parameters"], "additionalProperties": False},
 }
-
-
-def knobs(**extra: Any) -> dict[str, Any]:
-    """Query-string knobs: no pacing delay unless asked for."""
-    return {"delay_ms": 0, **extra}
-
-
-# --------------------------------------------------------------------------
-# Assertions with messages that say what was expected and what came instead.
-
-
-class CheckFailed(Exception):
-    pass
-
-
-class CheckTimedOut(Exception):
-    pass
-
-
-def expect(condition: bool, message: str) -> None:
-    if not condition:
-        raise CheckFailed(message)
-
-
-def short(value: Any, limit: int = 600) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
-
-
-def expect_eq(actual: Any, expected: Any, what: str) -> None:
-    if actual != expected:
-        detail = f"{what}: expected {short(expected)}, got {short(actual)}"
-        if isinstance(actual, str) and isinstance(expected, str):
-            at = next(
-                (i for i, (a, e) in enumerate(zip(actual, expected)) if a != e),
-                min(len(actual), len(expected)),
-            )
-            detail += (
-                f"\n      first difference at index {at}: "
-                f"expected {expected[at:at + 12]!r}, got {actual[at:at + 12]!r}"
-                f" (lengths {len(expected)} vs {len(actual)})"
-            )
-        raise CheckFailed(detail)
-
-
-def expect_raises(kind: type[BaseException], action: Callable[[], Any], what: str) -> BaseException:
-    try:
-        result = action()
-    except kind as err:
-        return err
-    except Exception as err:  # noqa: BLE001 - reported as the wrong kind
-        raise CheckFailed(
-            f"{what}: expected {kind.__module__}.{kind.__qualname__}, "
-            f"got {type(err).__module__}.{type(err).__qualname__}: {err}"
-        ) from err
-    raise CheckFailed(f"{what}: expected {kind.__qualname__}, but nothing was raised (got {short(result)})")
 
 
 # --------------------------------------------------------------------------
@@ -277,12 +201,8 @@ class Target:
     async_client_factory: Callable[[], openai.AsyncOpenAI]
 
 
-CHECKS: list[tuple[str, Callable[[Target], None]]] = []
-
-
-def check(fn: Callable[[Target], None]) -> Callable[[Target], None]:
-    CHECKS.append((fn.__name__.removeprefix("check_"), fn))
-    return fn
+CHECKS: Checks[Target] = Checks()
+check = CHECKS.add
 
 
 def check_usage(usage: Any, where: str, *, output: int, reasoning: int) -> None:
@@ -744,75 +664,19 @@ def make_target(name: str, base_url: str) -> Target:
     )
 
 
-def on_alarm(signum: int, frame: Any) -> None:
-    raise CheckTimedOut(f"the check did not finish within {CHECK_TIMEOUT_S:.0f} s")
-
-
-def run_one(target: Target, name: str, fn: Callable[[Target], None]) -> bool:
-    label = f"{target.name:<6} {name}"
-    started = time.monotonic()
-    signal.setitimer(signal.ITIMER_REAL, CHECK_TIMEOUT_S)
-    try:
-        fn(target)
-    except CheckFailed as err:
-        outcome, detail = False, str(err)
-    except CheckTimedOut as err:
-        outcome, detail = False, str(err)
-    except Exception as err:  # noqa: BLE001 - every error is a failed check
-        frames = traceback.format_exception(type(err), err, err.__traceback__)
-        outcome = False
-        detail = f"unexpected {type(err).__module__}.{type(err).__qualname__}: {err}\n" + "".join(frames[-6:])
-    else:
-        outcome, detail = True, ""
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-    ms = (time.monotonic() - started) * 1000
-    if outcome:
-        print(f"ok    {label} ({ms:.0f} ms)", flush=True)
-    else:
-        print(f"FAIL  {label} ({ms:.0f} ms)", flush=True)
-        for line in detail.rstrip().splitlines():
-            print(f"      {line}", flush=True)
-    return outcome
-
-
-def parse_target(arg: str) -> tuple[str, str]:
-    name, sep, url = arg.partition("=")
-    if not sep or "://" in name:
-        name, url = "", arg
-    if not url.startswith(("http://", "https://")):
-        raise argparse.ArgumentTypeError(f"not a base URL: {arg!r} (expected [NAME=]http://HOST:PORT/v1)")
-    return name, url.rstrip("/")
-
-
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("targets", nargs="+", type=parse_target, metavar="[NAME=]BASE_URL")
-    parser.add_argument("-k", dest="only", default=None, help="run only checks whose name contains this")
-    args = parser.parse_args()
-
-    # Talk to the servers directly, whatever proxy the environment names.
-    for var in ("NO_PROXY", "no_proxy"):
-        os.environ[var] = ",".join(filter(None, [os.environ.get(var), "127.0.0.1", "localhost", "::1"]))
-    signal.signal(signal.SIGALRM, on_alarm)
-
-    print(f"openai {openai.__version__}, Python {sys.version.split()[0]}", flush=True)
-    passed = failed = 0
-    for index, (name, url) in enumerate(args.targets):
-        target = make_target(name or f"srv{index + 1}", url)
-        print(f"== {target.name}: {url}", flush=True)
-        for check_name, fn in CHECKS:
-            if args.only and args.only not in check_name:
-                continue
-            if run_one(target, check_name, fn):
-                passed += 1
-            else:
-                failed += 1
-        target.client.close()
-        target.strict_client.close()
-    print(f"{passed} passed, {failed} failed", flush=True)
-    return 1 if failed or not passed else 0
+def close_target(target: Target) -> None:
+    target.client.close()
+    target.strict_client.close()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(
+        main(
+            __doc__,
+            sdk=f"openai {openai.__version__}",
+            url_form="http://HOST:PORT/v1",
+            checks=CHECKS,
+            make_target=make_target,
+            close_target=close_target,
+        )
+    )

@@ -44,8 +44,10 @@
 //! [`Delta`]s: text, reasoning, tool calls and their argument fragments,
 //! [`Usage`] and a [`FinishReason`]. The same stream leaves in any
 //! [`format`](mod@format): plain [`Text`](format::Text) events,
-//! [`JsonDelta`](format::JsonDelta) objects, or OpenAI Chat Completions
-//! chunks ([`OpenAiChat`](format::OpenAiChat), feature `openai`):
+//! [`JsonDelta`](format::JsonDelta) objects, OpenAI Chat Completions
+//! chunks or Responses events (feature `openai`), Anthropic Messages events
+//! (feature `anthropic`), or the Vercel AI SDK UI message stream (feature
+//! `vercel`):
 //!
 //! ```
 //! # #[cfg(all(feature = "tokio", feature = "openai"))]
@@ -192,8 +194,14 @@
 //! - `axum`: `IntoResponse` for [`SseStream`] and `serve::Detached` (axum 0.8).
 //! - `actix-web`: `Responder` for [`SseStream`] and `serve::Detached`
 //!   (actix-web 4).
-//! - `openai`: `format::OpenAiChat`, the OpenAI Chat Completions streaming
-//!   format, and `format::ChatCompletion`, the same answer as one object.
+//! - `openai`: `format::OpenAiChat` (Chat Completions chunks) and
+//!   `format::OpenAiResponses` (Responses events), with their
+//!   non-streaming folds `format::ChatCompletion` and
+//!   `format::OpenAiResponse`.
+//! - `anthropic`: `format::AnthropicMessages` (Messages events) and its
+//!   fold `format::AnthropicMessage`.
+//! - `vercel`: `format::VercelUiStream`, the Vercel AI SDK UI message
+//!   stream.
 //! - `full`: every feature above.
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]

@@ -100,11 +100,7 @@ fn error_response(status: u16, body: &serde_json::Value) -> HttpResponse {
 /// `POST` to one of the wire APIs: OpenAI Chat Completions or Responses,
 /// Anthropic Messages, or the Vercel AI SDK UI message stream.
 async fn api(api: Api, request: HttpRequest, body: Bytes) -> HttpResponse {
-    let query = match query_map(&request) {
-        Ok(query) => query,
-        Err(BadRequest(message)) => return HttpResponse::BadRequest().body(message),
-    };
-    match shared::api::answer(api, &query, &body).await {
+    match shared::api::answer(api, query_map(&request), &body).await {
         Reply::Error(status, content_type, body) => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             HttpResponse::build(status)

@@ -109,11 +109,7 @@ fn error_response(status: u16, body: serde_json::Value) -> Response {
 /// `POST` to one of the wire APIs: OpenAI Chat Completions or Responses,
 /// Anthropic Messages, or the Vercel AI SDK UI message stream.
 async fn api(api: Api, query: Option<String>, body: Bytes) -> Response {
-    let query = match query_map(query) {
-        Ok(query) => query,
-        Err(BadRequest(message)) => return (StatusCode::BAD_REQUEST, message).into_response(),
-    };
-    match shared::api::answer(api, &query, &body).await {
+    match shared::api::answer(api, query_map(query), &body).await {
         Reply::Error(status, content_type, body) => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             (status, [(header::CONTENT_TYPE, content_type)], body).into_response()

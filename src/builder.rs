@@ -384,8 +384,9 @@ impl<S: TokenStream, T: Timer, F> Builder<S, T, F> {
 
 impl<S: TokenStream, T: Timer, F> SseStream<S, T, F> {
     /// The headers the format's clients need besides the SSE ones
-    /// ([`serve::HEADERS`](crate::serve::HEADERS)); the axum, actix-web and
-    /// `http-body` integrations send them.
+    /// ([`serve::HEADERS`](crate::serve::HEADERS)); the axum and actix-web
+    /// integrations and `SseStream::into_http_response` (feature
+    /// `http-body`) send them.
     pub fn response_headers(&self) -> &'static [(&'static str, &'static str)] {
         self.headers
     }

@@ -499,17 +499,23 @@ impl TokenCounts {
     /// Text, reasoning and argument tokens together: the completion
     /// tokens, as far as the stream can count them.
     pub fn total(&self) -> u64 {
-        self.text + self.reasoning + self.tool_arguments
+        self.text
+            .saturating_add(self.reasoning)
+            .saturating_add(self.tool_arguments)
     }
 
     /// Counts `tokens` tokens of `kind`.
     pub(crate) fn add(&mut self, kind: DeltaKind, tokens: u64) {
-        match kind {
-            DeltaKind::Text => self.text += tokens,
-            DeltaKind::Reasoning => self.reasoning += tokens,
-            DeltaKind::ToolArguments => self.tool_arguments += tokens,
-            DeltaKind::ToolCall => self.tool_calls += 1,
-            DeltaKind::Usage | DeltaKind::Finish | DeltaKind::Data => {}
-        }
+        let count = match kind {
+            DeltaKind::Text => &mut self.text,
+            DeltaKind::Reasoning => &mut self.reasoning,
+            DeltaKind::ToolArguments => &mut self.tool_arguments,
+            DeltaKind::ToolCall => {
+                self.tool_calls = self.tool_calls.saturating_add(1);
+                return;
+            }
+            DeltaKind::Usage | DeltaKind::Finish | DeltaKind::Data => return,
+        };
+        *count = count.saturating_add(tokens);
     }
 }

@@ -70,17 +70,18 @@ pub(crate) type Answer = SseStream<
     Box<dyn Format + Send>,
 >;
 
-/// Answers a request to `api` with the knobs in `query`.
+/// Answers a request to `api` with the knobs in `query` (or the reason the
+/// query string could not be read).
 pub(crate) async fn answer(
     api: Api,
-    query: &HashMap<String, String>,
+    query: Result<HashMap<String, String>, BadRequest>,
     body: &[u8],
 ) -> Reply<Answer> {
     let ask = match parse(api, body) {
         Ok(ask) => ask,
         Err(BadRequest(message)) => return error_reply(api, 400, &message),
     };
-    let mut knobs = match Knobs::from_query(query) {
+    let mut knobs = match query.and_then(|query| Knobs::from_query(&query)) {
         Ok(knobs) => knobs,
         Err(BadRequest(message)) => return error_reply(api, 400, &message),
     };
@@ -96,7 +97,12 @@ pub(crate) async fn answer(
         knobs.max_tokens = ask.max_tokens;
     }
     let prompt_tokens = knobs.prompt_tokens();
-    if !ask.stream {
+    // The limit the answer honours, from the body or the query.
+    let ask = Ask {
+        max_tokens: knobs.max_tokens,
+        ..ask
+    };
+    if !ask.stream && api != Api::UiChat {
         let folded = match api {
             Api::ChatCompletions => {
                 let mut completion = chat_format(&ask, prompt_tokens).completion();
@@ -121,7 +127,8 @@ pub(crate) async fn answer(
                     .await
                     .map(|()| message.to_json())
             }
-            Api::UiChat => unreachable!("the UI stream is always streamed"),
+            // The UI message stream has no one-object answer.
+            Api::UiChat => return error_reply(api, 400, "the UI stream is always streamed"),
         };
         return match folded {
             Ok(json) => Reply::Json(json),
@@ -360,11 +367,18 @@ fn parse(api: Api, body: &[u8]) -> Result<Ask, BadRequest> {
                         .filter(|item| item.get("role").is_some())
                         .filter_map(|item| serde_json::from_value(item.clone()).ok())
                         .collect();
-                    last_user_text(&messages)?
+                    // A turn that only hands back tool results (with
+                    // `previous_response_id`) has no user message: fine.
+                    messages
+                        .iter()
+                        .rev()
+                        .find(|m| m.role == "user")
+                        .map(|m| content_text(&m.content))
+                        .unwrap_or_default()
                 }
                 _ => {
                     return Err(BadRequest(
-                        "`input` must be a string or a list of messages".into(),
+                        "`input` must be a string or a list of input items".into(),
                     ))
                 }
             };

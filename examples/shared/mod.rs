@@ -236,8 +236,8 @@ impl Knobs {
     pub(crate) fn model(&self) -> impl Stream<Item = Result<Delta, MockError>> + Send + 'static {
         let limit = self.max_tokens.unwrap_or(u64::MAX);
         let reasoning_tokens = self.reasoning.min(limit);
-        let reasoning: Vec<Delta> = mock_reasoning(reasoning_tokens);
-        let budget = usize::try_from(limit - reasoning_tokens).unwrap_or(usize::MAX);
+        let reasoning = mock_reasoning(reasoning_tokens);
+        let budget = limit - reasoning_tokens;
         let pacer = Arc::new(Pacer {
             sent: AtomicU64::new(0),
             begun: std::sync::atomic::AtomicBool::new(false),
@@ -249,22 +249,48 @@ impl Knobs {
             Some(name) => {
                 let arguments = json!({ "query": self.prompt }).to_string();
                 let mut fragments = tool_fragments(&arguments);
-                let total = fragments.len();
-                fragments.truncate(budget);
-                let mut deltas = vec![Delta::tool_call(0, next_call_id(), name.clone())];
-                deltas.extend(fragments.into_iter().map(|f| Delta::tool_arguments(0, f)));
-                // The call's start is not a token: it costs no budget.
+                let total = fragments.len() as u64;
+                fragments.truncate(usize::try_from(budget).unwrap_or(usize::MAX));
+                // The call's start is not a token: it costs no budget, but a
+                // model with no budget left calls nothing.
+                let start = (budget > 0).then(|| Delta::tool_call(0, next_call_id(), name.clone()));
+                let deltas = start
+                    .into_iter()
+                    .chain(fragments.into_iter().map(|f| Delta::tool_arguments(0, f)));
                 let answer = pacer.clone().paced(deltas).boxed();
                 (answer, total)
             }
+            None if self.echo => {
+                let mut pieces = echo_tokens(&self.prompt);
+                let total = pieces.len() as u64;
+                pieces.truncate(usize::try_from(budget).unwrap_or(usize::MAX));
+                // A cut lands on a character boundary, so the answer is a
+                // prefix of the prompt (no U+FFFD for a half character).
+                let kept: usize = pieces.iter().map(Bytes::len).sum();
+                let boundary = (0..=kept)
+                    .rev()
+                    .find(|&at| self.prompt.is_char_boundary(at))
+                    .unwrap_or(0);
+                let mut excess = kept - boundary;
+                while excess > 0 {
+                    let Some(last) = pieces.pop() else { break };
+                    if last.len() > excess {
+                        pieces.push(last.slice(..last.len() - excess));
+                        break;
+                    }
+                    excess -= last.len();
+                }
+                let answer = pacer
+                    .clone()
+                    .paced(pieces)
+                    .utf8()
+                    .map_ok(Delta::text)
+                    .boxed();
+                (answer, total)
+            }
             None => {
-                let mut pieces = if self.echo {
-                    echo_tokens(&self.prompt)
-                } else {
-                    mock_tokens(self.tokens)
-                };
-                let total = pieces.len();
-                pieces.truncate(budget);
+                let total = self.tokens;
+                let pieces = mock_tokens(self.tokens.min(budget));
                 let answer = pacer
                     .clone()
                     .paced(pieces)
@@ -354,10 +380,15 @@ impl Pacer {
     }
 
     /// `items` one at a time, paced; ends (after one error) once failed.
-    fn paced<T: Pace + Send + 'static>(
+    fn paced<T, I>(
         self: Arc<Self>,
-        items: Vec<T>,
-    ) -> impl Stream<Item = Result<T, MockError>> + Send + 'static {
+        items: I,
+    ) -> impl Stream<Item = Result<T, MockError>> + Send + 'static
+    where
+        T: Pace + Send + 'static,
+        I: IntoIterator<Item = T>,
+        I::IntoIter: Send + 'static,
+    {
         stream::unfold((items.into_iter(), self), |(mut items, pacer)| async move {
             let item = items.next()?;
             let sent = pacer.sent.load(Ordering::Relaxed);
@@ -368,7 +399,8 @@ impl Pacer {
             if item.is_token() {
                 if pacer.fail_after == Some(sent) {
                     pacer.sent.store(FAILED, Ordering::Relaxed);
-                    return Some((Err(failure(sent)), (Vec::new().into_iter(), pacer)));
+                    // Later polls see FAILED and end.
+                    return Some((Err(failure(sent)), (items, pacer)));
                 }
                 pacer.sent.store(sent + 1, Ordering::Relaxed);
             }
@@ -378,7 +410,7 @@ impl Pacer {
 }
 
 /// Reasoning the mock thinks aloud, one word a token.
-fn mock_reasoning(count: u64) -> Vec<Delta> {
+fn mock_reasoning(count: u64) -> impl Iterator<Item = Delta> + Send + 'static {
     const WORDS: [&str; 8] = [
         "The",
         " user",
@@ -389,9 +421,7 @@ fn mock_reasoning(count: u64) -> Vec<Delta> {
         " it",
         " through.",
     ];
-    (0..count)
-        .map(|i| Delta::reasoning(WORDS[i as usize % WORDS.len()]))
-        .collect()
+    (0..count).map(|i| Delta::reasoning(WORDS[i as usize % WORDS.len()]))
 }
 
 /// A fresh tool call id.
@@ -418,7 +448,7 @@ fn tool_fragments(arguments: &str) -> Vec<String> {
 }
 
 /// Words of mock text, as byte tokens.
-fn mock_tokens(count: u64) -> Vec<Bytes> {
+fn mock_tokens(count: u64) -> impl Iterator<Item = Bytes> + Send + 'static {
     const WORDS: [&str; 12] = [
         "Streaming",
         " tokens",
@@ -433,9 +463,7 @@ fn mock_tokens(count: u64) -> Vec<Bytes> {
         " fast",
         ".",
     ];
-    (0..count)
-        .map(|i| Bytes::from_static(WORDS[i as usize % WORDS.len()].as_bytes()))
-        .collect()
+    (0..count).map(|i| Bytes::from_static(WORDS[i as usize % WORDS.len()].as_bytes()))
 }
 
 /// The prompt cut into pieces of 1, 3 and 2 bytes in turn: cuts land inside

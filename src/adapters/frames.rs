@@ -173,9 +173,11 @@ where
             return (0, Some(0));
         }
         let (lower, upper) = self.stream.size_hint();
+        // The end or error frame, and the start frames if not sent yet.
+        let more = 1 + usize::from(!self.started);
         (
             lower.saturating_add(1),
-            upper.and_then(|u| u.checked_add(1)),
+            upper.and_then(|u| u.checked_add(more)),
         )
     }
 }

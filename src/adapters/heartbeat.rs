@@ -61,7 +61,8 @@ impl<S, T: Timer> Heartbeat<S, T> {
         self
     }
 
-    /// Also writes a heartbeat at once, on the first poll.
+    /// Also writes a heartbeat at once, on the first poll, unless a frame
+    /// (a format's start frames, say) is ready then.
     ///
     /// Some HTTP/2 reverse proxies hold the response headers until the first
     /// DATA frame; an initial heartbeat gets the headers through before the
@@ -104,13 +105,12 @@ where
         if *this.ended {
             return Poll::Ready(None);
         }
-        if !*this.started {
-            *this.started = true;
-            if *this.initial {
-                return Poll::Ready(Some(heartbeat(this.frame)));
-            }
-        }
+        let first = !*this.started;
+        *this.started = true;
         match this.stream.as_mut().poll_next(cx) {
+            // Nothing to send at once (no start frames, no token yet): the
+            // initial heartbeat gets the headers out.
+            Poll::Pending if first && *this.initial => Poll::Ready(Some(heartbeat(this.frame))),
             Poll::Ready(Some(frame)) => {
                 // Silence is timed from when the upstream next has nothing,
                 // so frames that flow cost no clock read and no timer update.

@@ -197,20 +197,21 @@ where
                     }
                     _ => 0,
                 };
-                stats.counts.add(kind, chunk.tokens() as u64);
+                // Usage and the finish reason count when the model says
+                // them, whether or not the format writes them now.
                 match delta {
-                    Delta::Text(text) => {
-                        if let Some(transcript) = &mut stats.transcript {
-                            transcript.push_str(text);
-                        }
-                    }
                     Delta::Usage(usage) => stats.usage = Some(**usage),
                     Delta::Finish(reason) => stats.finish_reason = Some(reason.clone()),
                     _ => {}
                 }
                 if bytes == 0 {
-                    // Kept by the format for later: nothing went out.
+                    // Kept for later, or left out by the format: nothing went
+                    // out, so nothing is counted as sent.
                     return polled;
+                }
+                stats.counts.add(kind, chunk.tokens() as u64);
+                if let (Delta::Text(text), Some(transcript)) = (delta, &mut stats.transcript) {
+                    transcript.push_str(text);
                 }
                 stats.chunks += 1;
                 let now = now();
@@ -240,6 +241,7 @@ where
                 }
             }
             FrameTag::Start => {}
+            FrameTag::Heartbeat if bytes == 0 => {}
             FrameTag::Heartbeat => {
                 stats.heartbeats += 1;
                 for observer in observers.iter_mut() {

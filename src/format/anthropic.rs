@@ -514,7 +514,9 @@ enum Content {
 /// stream would open (a `thinking`, `text` or `tool_use` block at each
 /// change of kind or new tool call), with their text joined; a thinking
 /// block's `signature` is `""`. Argument fragments join their tool call
-/// wherever they come. A tool call's `input` is its joined arguments,
+/// while its block is the open one; those that come after it closed are
+/// left out, as the stream leaves them out. A tool call's `input` is its
+/// joined arguments,
 /// compacted, when they form one JSON object that strict parsers read
 /// (RFC 8259, nested at most 128 deep, no lone surrogate escape), `{}` when
 /// there are none, and otherwise
@@ -580,18 +582,19 @@ impl AnthropicMessage {
                 arguments: String::new(),
             }),
             Delta::ToolArguments { index, fragment } if !fragment.is_empty() => {
-                let call = self.content.iter_mut().rev().find_map(|block| match block {
-                    Content::ToolUse {
-                        index: i,
-                        arguments,
-                        ..
-                    } if *i == index => Some(arguments),
-                    _ => None,
-                });
-                match call {
-                    Some(arguments) => arguments.push_str(&fragment),
+                let is_call = |block: &Content| matches!(block, Content::ToolUse { index: i, .. } if *i == index);
+                let open = self.content.last().is_some_and(is_call);
+                let started = self.content.iter().any(is_call);
+                match self.content.last_mut() {
+                    // The open block is the call's: its arguments go on.
+                    Some(Content::ToolUse { arguments, .. }) if open => {
+                        arguments.push_str(&fragment);
+                    }
+                    // The call's block is closed (the model interleaved two
+                    // calls): left out, as the stream leaves them out.
+                    _ if started => {}
                     // Arguments without a start: keep them, nameless.
-                    None => self.content.push(Content::ToolUse {
+                    _ => self.content.push(Content::ToolUse {
                         index,
                         id: super::random_id("toolu_"),
                         name: String::new(),
@@ -1180,7 +1183,7 @@ mod tests {
     }
 
     #[test]
-    fn message_keeps_interleaved_and_orphan_arguments() {
+    fn message_drops_late_arguments_as_the_stream_does_and_keeps_orphans() {
         let mut message = format().message();
         message.push(Delta::tool_call(0, "a", "x"));
         message.push(Delta::tool_call(1, "b", "y"));
@@ -1192,9 +1195,11 @@ mod tests {
         let parsed: serde_json::Value = serde_json::from_str(&message.to_json()).unwrap();
         let content = parsed["content"].as_array().unwrap();
         assert_eq!(content.len(), 4);
-        for (n, block) in content.iter().take(3).enumerate() {
-            assert_eq!(block["input"]["n"], n);
-        }
+        // Call 0's arguments came after its block closed: left out, as the
+        // stream leaves them out.
+        assert_eq!(content[0]["input"], serde_json::json!({}));
+        assert_eq!(content[1]["input"]["n"], 1);
+        assert_eq!(content[2]["input"]["n"], 2);
         assert_eq!(content[2]["name"], "");
         assert!(content[3]["id"].as_str().unwrap().starts_with("toolu_"));
         assert_eq!(content[3]["input"], serde_json::json!({}));

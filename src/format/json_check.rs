@@ -3,9 +3,10 @@
 
 use bytes::{BufMut, BytesMut};
 
-/// How deep arrays and objects may nest: `serde_json`'s default limit, so
-/// every common parser reads what passes.
-pub(crate) const MAX_DEPTH: usize = 128;
+/// How deep arrays and objects may nest: the deepest `serde_json` reads by
+/// default (its recursion limit of 128 refuses the 128th level), so every
+/// common parser reads what passes.
+pub(crate) const MAX_DEPTH: usize = 127;
 
 /// Which object keys [`write_compact_json`] lets through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

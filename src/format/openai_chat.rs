@@ -340,6 +340,7 @@ impl Format for OpenAiChat {
                 });
             }
             Delta::ToolArguments { index, fragment } => {
+                self.tool_called = true;
                 self.write_choice(buf, text_len, "null", |delta| {
                     let calls = delta.nested("tool_calls");
                     calls.put_u8(b'[');

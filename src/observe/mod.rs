@@ -158,7 +158,9 @@ pub trait Observer {
     fn on_start(&mut self) {}
 
     /// The first delta of model output went out (usage and the finish
-    /// reason do not count), `ttft` after the first poll.
+    /// reason do not count), `ttft` after the first poll. Called only when
+    /// an attached observer [needs time](Observer::needs_time): without a
+    /// clock there is no time to report.
     fn on_first_token(&mut self, ttft: Duration) {
         let _ = ttft;
     }

@@ -5,7 +5,8 @@ use std::fmt::Display;
 use axum_core::body::Body;
 use axum_core::response::{IntoResponse, Response};
 
-use super::{response, Detached};
+use super::body::response_with;
+use super::Detached;
 use crate::format::Format;
 use crate::{IntoDelta, SseStream, Timer, TokenStream};
 
@@ -20,8 +21,7 @@ where
     F: Format + Send + 'static,
 {
     fn into_response(self) -> Response {
-        let headers = self.response_headers();
-        with_headers(response(self).map(Body::new), headers)
+        self.into_http_response().map(Body::new)
     }
 }
 
@@ -29,20 +29,6 @@ where
 impl IntoResponse for Detached {
     fn into_response(self) -> Response {
         let headers = self.response_headers();
-        with_headers(response(self).map(Body::new), headers)
+        response_with(self, headers).map(Body::new)
     }
-}
-
-/// `response` with the format's own headers added.
-fn with_headers(
-    mut response: Response,
-    headers: &'static [(&'static str, &'static str)],
-) -> Response {
-    for (name, value) in headers {
-        response.headers_mut().insert(
-            http::HeaderName::from_static(name),
-            http::HeaderValue::from_static(value),
-        );
-    }
-    response
 }

@@ -78,6 +78,10 @@ pub fn set_headers(headers: &mut HeaderMap) {
 /// A `200 OK` response with the SSE headers and `stream`'s frames as its
 /// body.
 ///
+/// For an [`SseStream`](crate::SseStream), whose format may need headers of
+/// its own (the Vercel UI stream does), use
+/// [`SseStream::into_http_response`](crate::SseStream::into_http_response).
+///
 /// # Examples
 ///
 /// ```
@@ -95,4 +99,38 @@ pub fn response<S: Stream<Item = Bytes>>(stream: S) -> http::Response<SseBody<S>
     let mut response = http::Response::new(SseBody::new(stream));
     set_headers(response.headers_mut());
     response
+}
+
+/// [`response`] with `extra` headers too; a pair that is not a valid header
+/// is left out rather than a panic.
+pub(crate) fn response_with<S: Stream<Item = Bytes>>(
+    stream: S,
+    extra: &[(&str, &str)],
+) -> http::Response<SseBody<S>> {
+    let mut response = response(stream);
+    for (name, value) in extra {
+        if let (Ok(name), Ok(value)) = (HeaderName::try_from(*name), HeaderValue::try_from(*value))
+        {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    response
+}
+
+impl<S, T, F> crate::SseStream<S, T, F>
+where
+    S: crate::TokenStream,
+    S::Token: crate::IntoDelta,
+    S::Error: std::fmt::Display,
+    T: crate::Timer,
+    F: crate::format::Format,
+{
+    /// A `200 OK` [`http::Response`] with the SSE headers, the format's own
+    /// ([`response_headers`](crate::SseStream::response_headers)), and this
+    /// stream as its body, for hyper and any stack built on it.
+    #[cfg_attr(docsrs, doc(cfg(feature = "http-body")))]
+    pub fn into_http_response(self) -> http::Response<SseBody<Self>> {
+        let headers = self.response_headers();
+        response_with(self, headers)
+    }
 }

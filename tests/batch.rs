@@ -19,6 +19,15 @@ fn chunk_text(chunk: Chunk) -> String {
     }
 }
 
+/// A runtime on tokio's paused clock, for a property's cases.
+fn paused_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .unwrap()
+}
+
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
@@ -192,12 +201,7 @@ proptest! {
         max_bytes in 1usize..24,
         max_delay in 0u64..50,
     ) {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .start_paused(true)
-            .build()
-            .unwrap();
-        runtime.block_on(async {
+        paused_runtime().block_on(async {
             let mut time = 0;
             let mut arrivals = Vec::new();
             let mut steps = Vec::new();
@@ -314,12 +318,7 @@ proptest! {
         max_bytes in 1usize..24,
         max_delay in 0u64..50,
     ) {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .start_paused(true)
-            .build()
-            .unwrap();
-        runtime.block_on(async {
+        paused_runtime().block_on(async {
             let mut time = 0;
             let mut script = Vec::new();
             // What the batch passes on: every delta but empty text, with its arrival.

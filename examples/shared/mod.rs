@@ -13,6 +13,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures_util::stream::BoxStream;
 use futures_util::{stream, Stream, StreamExt, TryStreamExt};
 use llm_sse::adapters::Batch;
 use llm_sse::format::{Format, JsonDelta, Text};
@@ -280,24 +281,12 @@ impl Knobs {
                     }
                     excess -= last.len();
                 }
-                let answer = pacer
-                    .clone()
-                    .paced(pieces)
-                    .utf8()
-                    .map_ok(Delta::text)
-                    .boxed();
-                (answer, total)
+                (pacer.clone().text(pieces), total)
             }
             None => {
                 let total = self.tokens;
                 let pieces = mock_tokens(self.tokens.min(budget));
-                let answer = pacer
-                    .clone()
-                    .paced(pieces)
-                    .utf8()
-                    .map_ok(Delta::text)
-                    .boxed();
-                (answer, total)
+                (pacer.clone().text(pieces), total)
             }
         };
         let cut = answer_total > budget || self.reasoning > reasoning_tokens;
@@ -377,6 +366,16 @@ impl Pacer {
         if !wait.is_zero() {
             tokio::time::sleep(wait).await;
         }
+    }
+
+    /// Byte tokens, paced, as answer text: UTF-8 repair joins characters
+    /// cut between them.
+    fn text<I>(self: Arc<Self>, pieces: I) -> BoxStream<'static, Result<Delta, MockError>>
+    where
+        I: IntoIterator<Item = Bytes>,
+        I::IntoIter: Send + 'static,
+    {
+        self.paced(pieces).utf8().map_ok(Delta::text).boxed()
     }
 
     /// `items` one at a time, paced; ends (after one error) once failed.

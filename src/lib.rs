@@ -222,6 +222,9 @@ pub mod decode;
 pub mod format;
 pub mod observe;
 pub mod serve;
+#[cfg(feature = "upstream")]
+#[cfg_attr(docsrs, doc(cfg(feature = "upstream")))]
+pub mod upstream;
 
 pub use builder::{Builder, SseStream, DEFAULT_HEARTBEAT};
 pub use delta::{Data, Delta, DeltaKind, FinishReason, IntoDelta, TokenCounts, Usage};

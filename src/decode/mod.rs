@@ -43,6 +43,11 @@ pub enum Frame {
     Comment(String),
     /// A valid `retry:` field: the reconnection time the server asks for.
     Retry(Duration),
+    /// A line that is neither a comment nor one of the four fields, which
+    /// `EventSource` ignores; only when [`Decoder::unrecognized_lines`]
+    /// asked for them. A gateway uses it to notice a JSON error written
+    /// where SSE was expected.
+    Unrecognized(String),
 }
 
 /// The error the decoder reports for input it drops.
@@ -114,6 +119,7 @@ struct EventState {
     /// An oversized event is being skipped up to its blank line.
     discarding: bool,
     comments: bool,
+    unrecognized: bool,
 }
 
 impl Default for Decoder {
@@ -142,6 +148,7 @@ impl Decoder {
                 max_size: DEFAULT_MAX_EVENT_SIZE,
                 discarding: false,
                 comments: false,
+                unrecognized: false,
             },
         }
     }
@@ -161,6 +168,25 @@ impl Decoder {
     #[must_use]
     pub fn comments(mut self, comments: bool) -> Self {
         self.state.comments = comments;
+        self
+    }
+
+    /// Whether lines that are neither comments nor known fields are
+    /// returned as [`Frame::Unrecognized`]. Default: `false`; either way
+    /// they do not change the event being read.
+    ///
+    /// ```
+    /// use llm_sse::decode::{Decoder, Frame};
+    ///
+    /// let mut decoder = Decoder::new().unrecognized_lines(true);
+    /// decoder.feed(b"{\"error\": \"overloaded\"}\n");
+    /// let frame = decoder.next_frame().transpose()?;
+    /// assert_eq!(frame, Some(Frame::Unrecognized("{\"error\": \"overloaded\"}".into())));
+    /// # Ok::<(), llm_sse::decode::DecodeError>(())
+    /// ```
+    #[must_use]
+    pub fn unrecognized_lines(mut self, unrecognized: bool) -> Self {
+        self.state.unrecognized = unrecognized;
         self
     }
 
@@ -297,6 +323,10 @@ impl EventState {
                     acc.saturating_mul(10).saturating_add(u64::from(d - b'0'))
                 });
                 return Some(Ok(Frame::Retry(Duration::from_millis(millis))));
+            }
+            b"id" | b"retry" => {}
+            _ if self.unrecognized => {
+                return Some(Ok(Frame::Unrecognized(text(line).into_owned())));
             }
             _ => {}
         }

@@ -420,6 +420,10 @@ impl Format for AnthropicMessages {
         self.ensure_started(buf);
     }
 
+    fn error_response(&self, status: u16, message: &str) -> super::ErrorResponse {
+        super::ErrorResponse::anthropic(status, message)
+    }
+
     fn write_delta(&mut self, delta: &Delta, buf: &mut BytesMut) {
         self.ensure_started(buf);
         match delta {

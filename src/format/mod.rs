@@ -42,6 +42,7 @@ use crate::error::{Error, TimeoutKind};
 
 #[cfg(feature = "anthropic")]
 mod anthropic;
+mod error_response;
 #[cfg(any(feature = "anthropic", feature = "vercel"))]
 mod json_check;
 mod json_delta;
@@ -57,6 +58,7 @@ mod vercel;
 #[cfg(feature = "anthropic")]
 #[cfg_attr(docsrs, doc(cfg(feature = "anthropic")))]
 pub use anthropic::{AnthropicMessage, AnthropicMessages};
+pub use error_response::ErrorResponse;
 pub use json_delta::JsonDelta;
 #[cfg(feature = "openai")]
 #[cfg_attr(docsrs, doc(cfg(feature = "openai")))]
@@ -162,6 +164,14 @@ pub trait Format {
         Bytes::from_static(COMMENT_HEARTBEAT)
     }
 
+    /// The answer to send in place of the stream while none of it has been
+    /// sent (an upstream's 429, a bad request): `status` with `message` in
+    /// the error shape the format's clients read. Default:
+    /// [`ErrorResponse::openai`].
+    fn error_response(&self, status: u16, message: &str) -> ErrorResponse {
+        ErrorResponse::openai(status, message)
+    }
+
     /// Response headers the format's clients need besides the SSE ones
     /// ([`serve::HEADERS`](crate::serve::HEADERS)), as lower-case names and
     /// values. Default: none.
@@ -193,6 +203,10 @@ impl<F: Format + ?Sized> Format for Box<F> {
 
     fn heartbeat(&self) -> Bytes {
         (**self).heartbeat()
+    }
+
+    fn error_response(&self, status: u16, message: &str) -> ErrorResponse {
+        (**self).error_response(status, message)
     }
 
     fn response_headers(&self) -> &'static [(&'static str, &'static str)] {

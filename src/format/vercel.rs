@@ -407,6 +407,10 @@ impl Format for VercelUiStream {
         });
     }
 
+    fn error_response(&self, status: u16, message: &str) -> super::ErrorResponse {
+        super::ErrorResponse::text(status, message)
+    }
+
     fn response_headers(&self) -> &'static [(&'static str, &'static str)] {
         HEADERS
     }

@@ -9,7 +9,7 @@ use actix_web::{HttpRequest, HttpResponse, Responder};
 use futures_util::StreamExt;
 
 use super::{Detached, HEADERS};
-use crate::format::Format;
+use crate::format::{ErrorResponse, Format};
 use crate::{IntoDelta, SseStream, Timer, TokenStream};
 
 /// The SSE response: [`HEADERS`] and the format's own, plus
@@ -55,5 +55,21 @@ impl Responder for Detached {
     fn respond_to(self, _: &HttpRequest) -> HttpResponse {
         let headers = self.response_headers();
         sse_response(self, headers)
+    }
+}
+
+#[cfg_attr(docsrs, doc(cfg(feature = "actix-web")))]
+impl Responder for ErrorResponse {
+    type Body = BoxBody;
+
+    fn respond_to(self, _: &HttpRequest) -> HttpResponse {
+        let status = actix_web::http::StatusCode::from_u16(self.status())
+            .unwrap_or(actix_web::http::StatusCode::BAD_GATEWAY);
+        let mut response = HttpResponse::build(status);
+        response.insert_header(("content-type", self.content_type()));
+        if let Some(retry_after) = self.retry_after_header() {
+            response.insert_header(("retry-after", retry_after.to_owned()));
+        }
+        response.body(self.body().to_owned())
     }
 }

@@ -7,7 +7,7 @@ use axum_core::response::{IntoResponse, Response};
 
 use super::body::response_with;
 use super::Detached;
-use crate::format::Format;
+use crate::format::{ErrorResponse, Format};
 use crate::{IntoDelta, SseStream, Timer, TokenStream};
 
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
@@ -30,5 +30,12 @@ impl IntoResponse for Detached {
     fn into_response(self) -> Response {
         let headers = self.response_headers();
         response_with(self, headers).map(Body::new)
+    }
+}
+
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+impl IntoResponse for ErrorResponse {
+    fn into_response(self) -> Response {
+        self.into_http_response().map(Body::new)
     }
 }

@@ -1,0 +1,341 @@
+//! The provider parsers against recorded-shape fixtures (tests/fixtures/upstream),
+//! whole and cut into chunks anywhere.
+
+use std::collections::VecDeque;
+
+use futures_util::{stream, StreamExt};
+use llm_sse::upstream::{
+    self, AnthropicParser, OpenAiChatParser, OpenAiResponsesParser, Parser, UpstreamError,
+};
+use llm_sse::{Delta, FinishReason, Usage};
+use proptest::prelude::*;
+
+const HOSTILE: &str = "line\n\ndata: forged\r\nevent: x\rid: 1";
+
+fn fixture(name: &str) -> Vec<u8> {
+    let path = format!(
+        "{}/tests/fixtures/upstream/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read(&path).unwrap_or_else(|err| panic!("{path}: {err}"))
+}
+
+/// Every item `parser` makes of `chunks`, errors as their `Display`.
+fn parse_chunks<P: Parser>(chunks: Vec<Vec<u8>>, parser: P) -> Vec<Result<Delta, String>> {
+    let body = stream::iter(chunks.into_iter().map(Ok::<_, std::io::Error>));
+    futures_util::FutureExt::now_or_never(
+        upstream::parse(body, parser)
+            .map(|item| item.map_err(|err| err.to_string()))
+            .collect::<Vec<_>>(),
+    )
+    .expect("a parser over a ready body never waits")
+}
+
+fn parse_whole<P: Parser>(name: &str, parser: P) -> Vec<Result<Delta, String>> {
+    parse_chunks(vec![fixture(name)], parser)
+}
+
+fn ok(deltas: impl IntoIterator<Item = Delta>) -> Vec<Result<Delta, String>> {
+    deltas.into_iter().map(Ok).collect()
+}
+
+#[test]
+fn openai_chat_text_with_usage_chunk() {
+    let usage = Usage::new(19, 5)
+        .cached_prompt_tokens(3)
+        .reasoning_tokens(0);
+    assert_eq!(
+        parse_whole("openai_chat_text.sse", OpenAiChatParser::new()),
+        ok([
+            Delta::text("Hel"),
+            Delta::text("lo, "),
+            Delta::text(HOSTILE),
+            Delta::text(" 👋🏽 "),
+            Delta::text("é\0"),
+            Delta::finish(FinishReason::Stop),
+            Delta::usage(usage),
+        ])
+    );
+}
+
+#[test]
+fn openai_chat_parallel_tool_calls() {
+    assert_eq!(
+        parse_whole("openai_chat_tools.sse", OpenAiChatParser::new()),
+        ok([
+            Delta::tool_call(0, "call_DdmO9pD3xa9XTPNJ32zg2hcA", "get_weather"),
+            Delta::tool_arguments(0, "{\"lo"),
+            Delta::tool_arguments(0, "cation"),
+            Delta::tool_arguments(0, "\": \"Paris"),
+            Delta::tool_arguments(0, ", France\"}"),
+            Delta::tool_call(1, "call_ABC", "get_time"),
+            Delta::tool_arguments(1, "{\"tz\""),
+            Delta::tool_arguments(1, ":\"CET\"}"),
+            Delta::finish(FinishReason::ToolCalls),
+            Delta::usage(Usage::new(80, 40)),
+        ])
+    );
+}
+
+/// vLLM's quirks: CRLF lines, comments, `reasoning_content`, usage in
+/// every chunk (only the last counts), tool calls with no `index`.
+#[test]
+fn openai_chat_compatible_server_quirks() {
+    assert_eq!(
+        parse_whole("openai_chat_vllm.sse", OpenAiChatParser::new()),
+        ok([
+            Delta::reasoning("Let me "),
+            Delta::reasoning("think."),
+            Delta::text("Calling."),
+            Delta::tool_call(0, "9Xk2mQp1a", "lookup"),
+            Delta::tool_arguments(0, "{\"query\": \"rust\"}"),
+            Delta::tool_call(1, "7Hh3nRq2b", "lookup"),
+            Delta::tool_arguments(1, "{\"query\":"),
+            Delta::tool_arguments(1, " \"sse\"}"),
+            Delta::finish(FinishReason::ToolCalls),
+            Delta::usage(Usage::new(12, 6)),
+        ])
+    );
+}
+
+#[test]
+fn openai_chat_error_mid_stream_keeps_the_message() {
+    let items = parse_whole("openai_chat_error.sse", OpenAiChatParser::new());
+    assert_eq!(items[0], Ok(Delta::text("Partial")));
+    assert_eq!(
+        items[1],
+        Err("The server had an error while processing your request. Sorry about that!".into())
+    );
+    assert_eq!(items.len(), 2);
+}
+
+#[test]
+fn a_json_error_tail_is_an_error() {
+    let body = stream::iter([Ok::<_, std::io::Error>(fixture(
+        "openai_chat_json_tail.sse",
+    ))]);
+    let items: Vec<_> = futures_util::FutureExt::now_or_never(
+        upstream::parse(body, OpenAiChatParser::new()).collect::<Vec<_>>(),
+    )
+    .unwrap();
+    assert!(matches!(&items[0], Ok(delta) if *delta == Delta::text("Partial")));
+    let Some(Err(error)) = items.get(1) else {
+        panic!("no error after the text: {items:?}");
+    };
+    assert_eq!(error.message(), "upstream request timeout");
+    assert_eq!(error.error_type(), Some("timeout"));
+    assert_eq!(error.status(), 504);
+    assert_eq!(items.len(), 2);
+}
+
+#[test]
+fn a_json_body_instead_of_sse_is_an_error() {
+    let body = br#"{"object":"error","message":"max_tokens is too large","type":"BadRequestError","code":400}"#;
+    let items = parse_chunks(vec![body.to_vec()], OpenAiChatParser::new());
+    assert_eq!(items, [Err("max_tokens is too large".to_owned())]);
+}
+
+#[test]
+fn a_cut_stream_is_never_a_clean_end() {
+    let items = parse_whole("openai_chat_truncated.sse", OpenAiChatParser::new());
+    assert_eq!(items[0], Ok(Delta::text("Partial")));
+    let Err(message) = &items[1] else {
+        panic!("{items:?}")
+    };
+    assert!(message.contains("[DONE]"), "{message}");
+
+    let html = b"data: {\"choices\":[]}\n\n<html><body>502 Bad Gateway</body></html>";
+    let items = parse_chunks(vec![html.to_vec()], OpenAiChatParser::new());
+    let [Err(message)] = &items[..] else {
+        panic!("{items:?}")
+    };
+    assert!(message.contains("502 Bad Gateway"), "{message}");
+}
+
+#[test]
+fn openai_responses_reasoning_text_and_function_call() {
+    let usage = Usage::new(36, 87)
+        .cached_prompt_tokens(0)
+        .reasoning_tokens(64);
+    assert_eq!(
+        parse_whole("openai_responses_tools.sse", OpenAiResponsesParser::new()),
+        ok([
+            Delta::reasoning("**Planning** "),
+            Delta::reasoning("the answer"),
+            Delta::text("Checking "),
+            Delta::text(HOSTILE),
+            Delta::tool_call(0, "call_xyz", "get_weather"),
+            Delta::tool_arguments(0, "{\"location\":"),
+            Delta::tool_arguments(0, "\"Paris\"}"),
+            Delta::usage(usage),
+            Delta::finish(FinishReason::ToolCalls),
+        ])
+    );
+}
+
+#[test]
+fn openai_responses_incomplete_and_failed() {
+    assert_eq!(
+        parse_whole(
+            "openai_responses_incomplete.sse",
+            OpenAiResponsesParser::new()
+        ),
+        ok([
+            Delta::text("Once upon"),
+            Delta::usage(Usage::new(5, 2)),
+            Delta::finish(FinishReason::Length),
+        ])
+    );
+    assert_eq!(
+        parse_whole("openai_responses_failed.sse", OpenAiResponsesParser::new()),
+        [
+            Ok(Delta::text("Hi")),
+            Err("The model failed to generate a response.".to_owned())
+        ]
+    );
+}
+
+#[test]
+fn anthropic_thinking_text_and_tool_use() {
+    let usage = Usage::new(582, 89).cached_prompt_tokens(100);
+    assert_eq!(
+        parse_whole("anthropic_tools.sse", AnthropicParser::new()),
+        ok([
+            Delta::reasoning("Let me "),
+            Delta::reasoning("look."),
+            Delta::text("Okay, "),
+            Delta::text(HOSTILE),
+            Delta::tool_call(0, "toolu_01T1x1fJ34qAmk2tNTrN7Up6", "get_weather"),
+            Delta::tool_arguments(0, "{\"location\": \"San Fra"),
+            Delta::tool_arguments(0, "ncisco, CA\"}"),
+            Delta::tool_call(1, "toolu_02", "get_time"),
+            Delta::tool_arguments(1, "{}"),
+            Delta::usage(usage),
+            Delta::finish(FinishReason::ToolCalls),
+        ])
+    );
+}
+
+#[test]
+fn anthropic_error_event_keeps_type_and_message() {
+    let body = stream::iter([Ok::<_, std::io::Error>(fixture("anthropic_error.sse"))]);
+    let items: Vec<_> = futures_util::FutureExt::now_or_never(
+        upstream::parse(body, AnthropicParser::new()).collect::<Vec<_>>(),
+    )
+    .unwrap();
+    assert!(matches!(&items[0], Ok(delta) if *delta == Delta::text("Hi")));
+    let Some(Err(error)) = items.get(1) else {
+        panic!("{items:?}")
+    };
+    assert_eq!(
+        (error.message().as_ref(), error.error_type(), error.status()),
+        ("Overloaded", Some("overloaded_error"), 529)
+    );
+}
+
+#[test]
+fn a_body_error_is_a_transport_error() {
+    let body = stream::iter([
+        Ok(b"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"}}]}\n\n".to_vec()),
+        Err(std::io::Error::other("connection reset")),
+    ]);
+    let items: Vec<_> = futures_util::FutureExt::now_or_never(
+        upstream::parse(body, OpenAiChatParser::new()).collect::<Vec<_>>(),
+    )
+    .unwrap();
+    assert!(matches!(items[1], Err(UpstreamError::Transport(_))));
+    assert!(items[1]
+        .as_ref()
+        .unwrap_err()
+        .to_string()
+        .contains("connection reset"));
+}
+
+#[test]
+fn several_choices_are_refused() {
+    let body = b"data: {\"choices\":[{\"index\":1,\"delta\":{\"content\":\"b\"}}]}\n\n";
+    let items = parse_chunks(vec![body.to_vec()], OpenAiChatParser::new());
+    let [Err(message)] = &items[..] else {
+        panic!("{items:?}")
+    };
+    assert!(message.contains("n > 1"), "{message}");
+}
+
+#[test]
+fn parsers_are_object_safe() {
+    let mut parser: Box<dyn Parser + Send> = Box::new(AnthropicParser::new());
+    let mut out = VecDeque::new();
+    let event = llm_sse::Event::new(r#"{"type":"ping"}"#);
+    assert_eq!(
+        parser.event(&event, &mut out).unwrap(),
+        upstream::Step::More
+    );
+    assert!(out.is_empty());
+    assert_eq!(parser.end_marker(), "message_stop");
+}
+
+/// `bytes` cut at `cuts` (positions, any order, any repeats).
+fn cut(bytes: &[u8], cuts: &[usize]) -> Vec<Vec<u8>> {
+    let mut at: Vec<usize> = cuts.iter().map(|c| c % (bytes.len() + 1)).collect();
+    at.sort_unstable();
+    let mut chunks = Vec::new();
+    let mut start = 0;
+    for end in at.into_iter().chain([bytes.len()]) {
+        chunks.push(bytes[start..end].to_vec());
+        start = end;
+    }
+    chunks
+}
+
+const FIXTURES: &[(&str, fn() -> Box<dyn Parser>)] = &[
+    ("openai_chat_text.sse", || Box::new(OpenAiChatParser::new())),
+    (
+        "openai_chat_tools.sse",
+        || Box::new(OpenAiChatParser::new()),
+    ),
+    ("openai_chat_vllm.sse", || Box::new(OpenAiChatParser::new())),
+    (
+        "openai_chat_error.sse",
+        || Box::new(OpenAiChatParser::new()),
+    ),
+    ("openai_chat_json_tail.sse", || {
+        Box::new(OpenAiChatParser::new())
+    }),
+    ("openai_chat_truncated.sse", || {
+        Box::new(OpenAiChatParser::new())
+    }),
+    ("openai_responses_tools.sse", || {
+        Box::new(OpenAiResponsesParser::new())
+    }),
+    ("openai_responses_incomplete.sse", || {
+        Box::new(OpenAiResponsesParser::new())
+    }),
+    ("openai_responses_failed.sse", || {
+        Box::new(OpenAiResponsesParser::new())
+    }),
+    ("anthropic_tools.sse", || Box::new(AnthropicParser::new())),
+    ("anthropic_error.sse", || Box::new(AnthropicParser::new())),
+];
+
+#[test]
+fn byte_by_byte_is_the_same() {
+    for (name, parser) in FIXTURES {
+        let bytes = fixture(name);
+        let whole = parse_chunks(vec![bytes.clone()], parser());
+        let bytewise = parse_chunks(bytes.iter().map(|b| vec![*b]).collect(), parser());
+        assert_eq!(whole, bytewise, "{name}");
+    }
+}
+
+proptest! {
+    #[test]
+    fn any_chunking_gives_the_same_deltas(
+        which in 0..FIXTURES.len(),
+        cuts in proptest::collection::vec(any::<usize>(), 0..40),
+    ) {
+        let (name, parser) = FIXTURES[which];
+        let bytes = fixture(name);
+        let whole = parse_chunks(vec![bytes.clone()], parser());
+        prop_assert_eq!(whole, parse_chunks(cut(&bytes, &cuts), parser()));
+    }
+}

@@ -339,3 +339,175 @@ proptest! {
         prop_assert_eq!(whole, parse_chunks(cut(&bytes, &cuts), parser()));
     }
 }
+
+mod commit_point {
+    use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+    use std::sync::Arc;
+
+    use futures_util::{stream, FutureExt, StreamExt};
+    use llm_sse::format::{AnthropicMessages, OpenAiChat};
+    use llm_sse::upstream::{self, OpenAiChatParser, UpstreamError};
+    use llm_sse::SseStream;
+
+    fn chunk(text: &str) -> Vec<u8> {
+        format!("data: {{\"choices\":[{{\"index\":0,\"delta\":{{\"content\":{text:?}}}}}]}}\n\n")
+            .into_bytes()
+    }
+
+    fn body(
+        parts: Vec<Result<Vec<u8>, std::io::Error>>,
+    ) -> upstream::Deltas<stream::Iter<std::vec::IntoIter<Result<Vec<u8>, std::io::Error>>>, OpenAiChatParser>
+    {
+        upstream::parse(stream::iter(parts), OpenAiChatParser::new())
+    }
+
+    #[test]
+    fn a_failure_before_the_first_delta_is_an_http_answer() {
+        let overloaded = br#"data: {"error":{"message":"Overloaded","type":"overloaded_error"}}"#;
+        let mut bytes = overloaded.to_vec();
+        bytes.extend_from_slice(b"\n\n");
+        let error = upstream::commit(body(vec![Ok(bytes)]))
+            .now_or_never()
+            .unwrap()
+            .unwrap_err();
+        let response = error.to_response(&AnthropicMessages::new("claude"));
+        assert_eq!(response.status(), 529);
+        assert_eq!(
+            response.body(),
+            r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#
+        );
+        let openai = error.to_response(&OpenAiChat::new("gpt"));
+        assert_eq!(openai.content_type(), "application/json");
+        assert!(openai.body().contains(r#""message":"Overloaded""#));
+    }
+
+    #[test]
+    fn a_failure_after_it_is_the_client_formats_terminal_error() {
+        let deltas = upstream::commit(body(vec![
+            Ok(chunk("Hi")),
+            Err(std::io::Error::other("connection reset by peer")),
+        ]))
+        .now_or_never()
+        .unwrap()
+        .unwrap();
+        let frames: Vec<_> = SseStream::builder(deltas)
+            .format(AnthropicMessages::new("claude"))
+            .build()
+            .collect()
+            .now_or_never()
+            .unwrap();
+        let sent = String::from_utf8(frames.concat()).unwrap();
+        assert_eq!(sent.matches("event: message_start").count(), 1, "{sent}");
+        assert!(sent.contains(r#""text":"Hi""#), "{sent}");
+        assert!(
+            sent.ends_with("\n\n") && sent.contains("event: error\n"),
+            "{sent}"
+        );
+        let error_at = sent.find("event: error").unwrap();
+        assert!(sent[error_at..].contains("connection reset by peer"), "{sent}");
+        assert!(!sent.contains("message_stop"), "a clean end after a failure: {sent}");
+    }
+
+    #[test]
+    fn retries_open_a_fallback_until_one_commits() {
+        let opened = AtomicU32::new(0);
+        let deltas = upstream::commit_with_retry(
+            |attempt| {
+                opened.fetch_add(1, Ordering::Relaxed);
+                async move {
+                    if attempt == 0 {
+                        return Err(UpstreamError::from_status(429, b"{}", Some("1")));
+                    }
+                    Ok(body(vec![Ok(chunk("from fallback")), Ok(b"data: [DONE]\n\n".to_vec())]))
+                }
+            },
+            |error, attempt| error.is_retryable() && attempt < 3,
+        )
+        .now_or_never()
+        .unwrap()
+        .unwrap();
+        let texts: Vec<_> = deltas
+            .map(|delta| delta.unwrap().as_text().unwrap().to_owned())
+            .collect()
+            .now_or_never()
+            .unwrap();
+        assert_eq!(texts, ["from fallback"]);
+        assert_eq!(opened.load(Ordering::Relaxed), 2);
+
+        let attempts = AtomicU32::new(0);
+        let error = upstream::commit_with_retry(
+            |_| {
+                attempts.fetch_add(1, Ordering::Relaxed);
+                async { Ok(body(vec![Ok(b"data: [DON".to_vec())])) }
+            },
+            |_, attempt| attempt < 2,
+        )
+        .now_or_never()
+        .unwrap()
+        .unwrap_err();
+        assert!(matches!(error, UpstreamError::Truncated { .. }), "{error}");
+        assert_eq!(attempts.load(Ordering::Relaxed), 3, "attempts 0, 1 and 2");
+    }
+
+    #[test]
+    fn an_empty_answer_commits_and_ends_cleanly() {
+        let deltas = upstream::commit(body(vec![Ok(b"data: [DONE]\n\n".to_vec())]))
+            .now_or_never()
+            .unwrap()
+            .unwrap();
+        let frames: Vec<_> = SseStream::builder(deltas)
+            .format(OpenAiChat::new("m"))
+            .build()
+            .collect()
+            .now_or_never()
+            .unwrap();
+        let sent = String::from_utf8(frames.concat()).unwrap();
+        assert!(sent.contains(r#""finish_reason":"stop""#), "{sent}");
+        assert!(sent.ends_with("data: [DONE]\n\n"), "{sent}");
+    }
+
+    /// A body that records being dropped, as an HTTP client's body closes
+    /// its connection.
+    struct Body {
+        dropped: Arc<AtomicBool>,
+        chunks: std::vec::IntoIter<Vec<u8>>,
+    }
+
+    impl futures_util::Stream for Body {
+        type Item = Result<Vec<u8>, std::io::Error>;
+
+        fn poll_next(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Self::Item>> {
+            match self.chunks.next() {
+                Some(chunk) => std::task::Poll::Ready(Some(Ok(chunk))),
+                None => std::task::Poll::Pending, // the model is still thinking
+            }
+        }
+    }
+
+    impl Drop for Body {
+        fn drop(&mut self) {
+            self.dropped.store(true, Ordering::Relaxed);
+        }
+    }
+
+    #[test]
+    fn a_client_that_leaves_drops_the_upstream_at_once() {
+        let dropped = Arc::new(AtomicBool::new(false));
+        let upstream_body = Body {
+            dropped: dropped.clone(),
+            chunks: vec![chunk("one"), chunk("two")].into_iter(),
+        };
+        let deltas = upstream::commit(upstream::parse(upstream_body, OpenAiChatParser::new()))
+            .now_or_never()
+            .unwrap()
+            .unwrap();
+        let mut frames = SseStream::builder(deltas).format(OpenAiChat::new("m")).build();
+        assert!(frames.next().now_or_never().flatten().is_some());
+        assert!(!dropped.load(Ordering::Relaxed));
+        drop(frames); // the response body, when the client disconnects
+        assert!(dropped.load(Ordering::Relaxed));
+    }
+}

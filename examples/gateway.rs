@@ -1,0 +1,451 @@
+//! A gateway on axum: re-streams an upstream provider to clients in the
+//! format each client speaks.
+//!
+//! Run the chat example as the upstream, then the gateway in front of it:
+//!
+//! ```sh
+//! cargo run --example axum_chat --features full &                  # port 3000
+//! UPSTREAM=http://127.0.0.1:3000 PORT=3001 cargo run --example gateway --features full
+//! curl -N http://127.0.0.1:3001/v1/messages -H 'content-type: application/json' \
+//!   -d '{"model":"echo","max_tokens":64,"stream":true,"messages":[{"role":"user","content":"Hi"}]}'
+//! ```
+//!
+//! Environment:
+//! - `UPSTREAM`: the provider's base URL (required), e.g. an OpenAI-compatible
+//!   server (vLLM, llama.cpp, the chat example) or an Anthropic one;
+//! - `UPSTREAM_FORMAT`: `openai` (its `/v1/chat/completions`, the default),
+//!   `responses` (its `/v1/responses`) or `anthropic` (its `/v1/messages`);
+//! - `UPSTREAM_FALLBACK`: a second upstream of the same format, tried when
+//!   the first fails before its first token with a retryable error;
+//! - `UPSTREAM_API_KEY`: sent as `authorization: Bearer` (OpenAI) or
+//!   `x-api-key` (Anthropic);
+//! - `PORT`: where the gateway listens (default 3000).
+//!
+//! Clients call `/v1/chat/completions`, `/v1/responses`, `/v1/messages` or
+//! `/api/chat` (the Vercel AI SDK's `useChat`); `/metrics` has the
+//! gateway's stream metrics. Query parameters are forwarded to the upstream
+//! unchanged. The conversation (system prompt, user and assistant turns),
+//! the tools and the token limit are translated between the formats.
+
+#![allow(clippy::print_stdout)] // a server announces where it listens
+
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{header, Method, Request};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::serve::ListenerExt;
+use axum::Router;
+use http_body_util::Full;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use llm_sse::adapters::{Batch, Timeouts};
+use llm_sse::format::{AnthropicMessages, Format, OpenAiChat, OpenAiResponses, VercelUiStream};
+use llm_sse::observe::MetricsObserver;
+use llm_sse::upstream::{
+    self, AnthropicParser, BodyChunks, Committed, Deltas, OpenAiChatParser, OpenAiResponsesParser,
+    Parser, UpstreamError,
+};
+use llm_sse::SseStream;
+use serde_json::{json, Map, Value};
+
+#[path = "shared/mod.rs"]
+mod shared;
+
+/// The wire APIs, on both sides of the gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Api {
+    ChatCompletions,
+    Responses,
+    Messages,
+    UiChat,
+}
+
+/// The gateway's state: where the upstreams are and how to reach them.
+#[derive(Clone)]
+struct Gateway {
+    client: Client<HttpConnector, Full<Bytes>>,
+    upstreams: Vec<String>,
+    format: Api,
+    api_key: Option<String>,
+}
+
+/// An upstream's deltas: its body, parsed by the parser of its format.
+type UpstreamDeltas = Deltas<BodyChunks<hyper::body::Incoming>, Box<dyn Parser + Send>>;
+
+async fn relay(gateway: Gateway, api: Api, query: Option<String>, body: Bytes) -> Response {
+    let ask = match Ask::parse(api, &body) {
+        Ok(ask) => ask,
+        Err(message) => {
+            return client_format(api, &Ask::default())
+                .error_response(400, &message)
+                .into_response()
+        }
+    };
+    let format = client_format(api, &ask);
+    let upstream_body = Bytes::from(ask.upstream_body(gateway.format).to_string());
+    let query = query.as_deref().unwrap_or_default();
+    // The commit point: until the first delta, a failure is still an HTTP
+    // answer, or a retry against the fallback.
+    let deltas = upstream::commit_with_retry(
+        |attempt| gateway.open(attempt as usize, query, upstream_body.clone()),
+        |error, attempt| error.is_retryable() && (attempt as usize) + 1 < gateway.upstreams.len(),
+    )
+    .await;
+    let deltas = match deltas {
+        Ok(deltas) => deltas,
+        Err(error) => return error.to_response(&format).into_response(),
+    };
+    if !ask.stream {
+        return fold(api, &ask, deltas).await;
+    }
+    SseStream::builder(deltas)
+        .format(format)
+        .batch(Batch::tokens(4).max_delay(Duration::from_millis(20)))
+        .heartbeat(Duration::from_secs(15))
+        .timeouts(Timeouts::new().idle(Duration::from_secs(120)))
+        .observe(MetricsObserver::new().label("route", api.route()))
+        .build()
+        .into_response()
+}
+
+impl Gateway {
+    /// Sends the request to upstream `which` and parses its answer.
+    async fn open(
+        &self,
+        which: usize,
+        query: &str,
+        body: Bytes,
+    ) -> Result<UpstreamDeltas, UpstreamError> {
+        let (path, parser): (&str, Box<dyn Parser + Send>) = match self.format {
+            Api::Responses => ("/v1/responses", Box::new(OpenAiResponsesParser::new())),
+            Api::Messages => ("/v1/messages", Box::new(AnthropicParser::new())),
+            _ => ("/v1/chat/completions", Box::new(OpenAiChatParser::new())),
+        };
+        let base = &self.upstreams[which.min(self.upstreams.len() - 1)];
+        let separator = if query.is_empty() { "" } else { "?" };
+        let mut request = Request::builder()
+            .method(Method::POST)
+            .uri(format!("{base}{path}{separator}{query}"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::ACCEPT, "text/event-stream");
+        if self.format == Api::Messages {
+            request = request.header("anthropic-version", "2023-06-01");
+        }
+        if let Some(key) = &self.api_key {
+            request = match self.format {
+                Api::Messages => request.header("x-api-key", key),
+                _ => request.header(header::AUTHORIZATION, format!("Bearer {key}")),
+            };
+        }
+        let request = request
+            .body(Full::new(body))
+            .map_err(|err| UpstreamError::Transport(err.into()))?;
+        let response = self
+            .client
+            .request(request)
+            .await
+            .map_err(|err| UpstreamError::Transport(err.into()))?;
+        upstream::from_response(response, parser).await
+    }
+}
+
+/// The format the client of `api` reads.
+fn client_format(api: Api, ask: &Ask) -> Box<dyn Format + Send> {
+    match api {
+        Api::ChatCompletions => {
+            Box::new(OpenAiChat::new(ask.model.clone()).include_usage(ask.include_usage))
+        }
+        Api::Responses => {
+            Box::new(OpenAiResponses::new(ask.model.clone()).max_output_tokens(ask.max_tokens))
+        }
+        Api::Messages => Box::new(AnthropicMessages::new(ask.model.clone())),
+        Api::UiChat => Box::new(VercelUiStream::new()),
+    }
+}
+
+/// A whole answer, for clients that asked for no stream.
+async fn fold(api: Api, ask: &Ask, deltas: Committed<UpstreamDeltas>) -> Response {
+    let json = match api {
+        Api::ChatCompletions => {
+            let mut completion = OpenAiChat::new(ask.model.clone()).completion();
+            completion
+                .collect(deltas)
+                .await
+                .map(|()| completion.to_json())
+        }
+        Api::Responses => {
+            let mut response = OpenAiResponses::new(ask.model.clone())
+                .max_output_tokens(ask.max_tokens)
+                .response();
+            response.collect(deltas).await.map(|()| response.to_json())
+        }
+        Api::Messages | Api::UiChat => {
+            let mut message = AnthropicMessages::new(ask.model.clone()).message();
+            message.collect(deltas).await.map(|()| message.to_json())
+        }
+    };
+    match json {
+        Ok(json) => ([(header::CONTENT_TYPE, "application/json")], json).into_response(),
+        Err(error) => error.to_response(&*client_format(api, ask)).into_response(),
+    }
+}
+
+/// What a client asked for, in any of the four APIs.
+#[derive(Debug, Default)]
+struct Ask {
+    model: String,
+    system: Option<String>,
+    /// `(role, text)`, role `user` or `assistant`.
+    messages: Vec<(String, String)>,
+    /// `(name, description, JSON schema)`.
+    tools: Vec<(String, String, Value)>,
+    max_tokens: Option<u64>,
+    stream: bool,
+    include_usage: bool,
+}
+
+impl Ask {
+    fn parse(api: Api, body: &[u8]) -> Result<Self, String> {
+        let body: Map<String, Value> = serde_json::from_slice(body)
+            .map_err(|err| format!("the body is not a JSON object: {err}"))?;
+        let text = |key: &str| body.get(key).and_then(Value::as_str).map(str::to_owned);
+        let number = |key: &str| body.get(key).and_then(Value::as_u64);
+        let mut ask = Ask {
+            model: text("model").unwrap_or_else(|| "default".to_owned()),
+            stream: body.get("stream").and_then(Value::as_bool).unwrap_or(false)
+                || api == Api::UiChat,
+            include_usage: body
+                .get("stream_options")
+                .and_then(|options| options.get("include_usage"))
+                == Some(&Value::Bool(true)),
+            ..Ask::default()
+        };
+        let turns = match api {
+            Api::ChatCompletions => {
+                ask.max_tokens = number("max_completion_tokens").or_else(|| number("max_tokens"));
+                body.get("messages")
+            }
+            Api::Responses => {
+                ask.max_tokens = number("max_output_tokens");
+                ask.system = text("instructions");
+                match body.get("input") {
+                    Some(Value::String(input)) => {
+                        ask.messages.push(("user".into(), input.clone()));
+                        None
+                    }
+                    input => input,
+                }
+            }
+            Api::Messages => {
+                ask.max_tokens = number("max_tokens");
+                ask.system = body.get("system").map(content_text);
+                body.get("messages")
+            }
+            Api::UiChat => body.get("messages"),
+        };
+        for turn in turns.and_then(Value::as_array).into_iter().flatten() {
+            let role = turn.get("role").and_then(Value::as_str).unwrap_or("user");
+            let content = turn
+                .get("content")
+                .or_else(|| turn.get("parts"))
+                .map(content_text)
+                .unwrap_or_default();
+            match role {
+                "system" | "developer" => ask.system = Some(content),
+                "assistant" => ask.messages.push(("assistant".into(), content)),
+                _ => ask.messages.push(("user".into(), content)),
+            }
+        }
+        for tool in body
+            .get("tools")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            // OpenAI Chat nests the function; Responses and Anthropic do not.
+            let function = tool.get("function").unwrap_or(tool);
+            let field = |key: &str| {
+                function
+                    .get(key)
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            let schema = function
+                .get("parameters")
+                .or_else(|| function.get("input_schema"));
+            if !field("name").is_empty() {
+                ask.tools.push((
+                    field("name"),
+                    field("description"),
+                    schema.cloned().unwrap_or(json!({"type": "object"})),
+                ));
+            }
+        }
+        if ask.messages.is_empty() {
+            return Err("the request has no messages".into());
+        }
+        Ok(ask)
+    }
+
+    /// The streaming request for an upstream of `format`.
+    fn upstream_body(&self, format: Api) -> Value {
+        let turns: Vec<Value> = self
+            .messages
+            .iter()
+            .map(|(role, text)| json!({"role": role, "content": text}))
+            .collect();
+        match format {
+            Api::Messages => {
+                let mut body = json!({
+                    "model": self.model, "stream": true, "messages": turns,
+                    // Anthropic requires a limit.
+                    "max_tokens": self.max_tokens.unwrap_or(4096),
+                });
+                if let Some(system) = &self.system {
+                    body["system"] = json!(system);
+                }
+                if !self.tools.is_empty() {
+                    body["tools"] = self.tools.iter().map(|(name, description, schema)| {
+                        json!({"name": name, "description": description, "input_schema": schema})
+                    }).collect();
+                }
+                body
+            }
+            Api::Responses => {
+                let mut body = json!({"model": self.model, "stream": true, "input": turns});
+                if let Some(system) = &self.system {
+                    body["instructions"] = json!(system);
+                }
+                if let Some(limit) = self.max_tokens {
+                    body["max_output_tokens"] = json!(limit);
+                }
+                if !self.tools.is_empty() {
+                    body["tools"] = self.tools.iter().map(|(name, description, schema)| {
+                        json!({"type": "function", "name": name, "description": description, "parameters": schema})
+                    }).collect();
+                }
+                body
+            }
+            _ => {
+                let mut messages = turns;
+                if let Some(system) = &self.system {
+                    messages.insert(0, json!({"role": "system", "content": system}));
+                }
+                let mut body = json!({
+                    "model": self.model, "stream": true, "messages": messages,
+                    "stream_options": {"include_usage": true},
+                });
+                if let Some(limit) = self.max_tokens {
+                    body["max_completion_tokens"] = json!(limit);
+                }
+                if !self.tools.is_empty() {
+                    body["tools"] = self.tools.iter().map(|(name, description, schema)| {
+                        json!({"type": "function", "function": {"name": name, "description": description, "parameters": schema}})
+                    }).collect();
+                }
+                body
+            }
+        }
+    }
+}
+
+/// The text of a message's content: a string, or its parts' `text`.
+fn content_text(content: &Value) -> String {
+    match content {
+        Value::String(text) => text.clone(),
+        Value::Array(parts) => parts
+            .iter()
+            .filter_map(|part| part.get("text").and_then(Value::as_str))
+            .collect(),
+        _ => String::new(),
+    }
+}
+
+impl Api {
+    fn route(self) -> &'static str {
+        match self {
+            Api::ChatCompletions => "completions",
+            Api::Responses => "responses",
+            Api::Messages => "messages",
+            Api::UiChat => "ui_chat",
+        }
+    }
+}
+
+/// The gateway's routes.
+fn router(gateway: Gateway) -> Router {
+    let metrics = shared::metrics();
+    let route = |api: Api| {
+        post(
+            move |State(gateway): State<Gateway>, RawQuery(query): RawQuery, body: Bytes| {
+                relay(gateway, api, query, body)
+            },
+        )
+    };
+    Router::new()
+        .route("/v1/chat/completions", route(Api::ChatCompletions))
+        .route("/v1/responses", route(Api::Responses))
+        .route("/v1/messages", route(Api::Messages))
+        .route("/api/chat", route(Api::UiChat))
+        .route(
+            "/metrics",
+            get(move || async move {
+                (
+                    [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+                    metrics.render(),
+                )
+            }),
+        )
+        .with_state(gateway)
+}
+
+/// The gateway from the environment.
+fn gateway_from_env() -> Result<Gateway, String> {
+    let upstream = std::env::var("UPSTREAM").map_err(|_| {
+        "set UPSTREAM to the provider's base URL, e.g. http://127.0.0.1:3000".to_owned()
+    })?;
+    let mut upstreams = vec![upstream.trim_end_matches('/').to_owned()];
+    if let Ok(fallback) = std::env::var("UPSTREAM_FALLBACK") {
+        upstreams.push(fallback.trim_end_matches('/').to_owned());
+    }
+    let format = match std::env::var("UPSTREAM_FORMAT").as_deref() {
+        Ok("openai") | Err(_) => Api::ChatCompletions,
+        Ok("responses") => Api::Responses,
+        Ok("anthropic") => Api::Messages,
+        Ok(other) => {
+            return Err(format!(
+                "UPSTREAM_FORMAT must be openai, responses or anthropic, not {other:?}"
+            ))
+        }
+    };
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    connector.set_connect_timeout(Some(Duration::from_secs(10)));
+    Ok(Gateway {
+        client: Client::builder(TokioExecutor::new()).build(connector),
+        upstreams,
+        format,
+        api_key: std::env::var("UPSTREAM_API_KEY").ok(),
+    })
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let gateway = gateway_from_env()?;
+    let port = shared::listen_port()?;
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    println!(
+        "listening on http://127.0.0.1:{}",
+        listener.local_addr()?.port()
+    );
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    axum::serve(listener, router(gateway)).await?;
+    Ok(())
+}

@@ -29,10 +29,11 @@
 
 #![allow(clippy::print_stdout)] // a server announces where it listens
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::{RawQuery, State};
+use axum::extract::{Query, RawQuery, State};
 use axum::http::{header, Method, Request};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -42,7 +43,7 @@ use http_body_util::Full;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use llm_sse::adapters::{Batch, Timeouts};
+use llm_sse::adapters::Timeouts;
 use llm_sse::format::{AnthropicMessages, Format, OpenAiChat, OpenAiResponses, VercelUiStream};
 use llm_sse::observe::MetricsObserver;
 use llm_sse::upstream::{
@@ -54,6 +55,8 @@ use serde_json::{json, Map, Value};
 
 #[path = "shared/mod.rs"]
 mod shared;
+
+use shared::{BadRequest, Knobs};
 
 /// The wire APIs, on both sides of the gateway.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,7 +80,8 @@ struct Gateway {
 type UpstreamDeltas = Deltas<BodyChunks<hyper::body::Incoming>, Box<dyn Parser + Send>>;
 
 async fn relay(gateway: Gateway, api: Api, query: Option<String>, body: Bytes) -> Response {
-    let ask = match Ask::parse(api, &body) {
+    let knobs = query_knobs(query.as_deref());
+    let ask = match knobs.and_then(|knobs| Ask::parse(api, &body, knobs)) {
         Ok(ask) => ask,
         Err(message) => {
             return client_format(api, &Ask::default())
@@ -90,11 +94,17 @@ async fn relay(gateway: Gateway, api: Api, query: Option<String>, body: Bytes) -
     let query = query.as_deref().unwrap_or_default();
     // The commit point: until the first delta, a failure is still an HTTP
     // answer, or a retry against the fallback.
-    let deltas = upstream::commit_with_retry(
-        |attempt| gateway.open(attempt as usize, query, upstream_body.clone()),
-        |error, attempt| error.is_retryable() && (attempt as usize) + 1 < gateway.upstreams.len(),
-    )
-    .await;
+    let heartbeat = ask.knobs.heartbeat;
+    let deltas =
+        upstream::connect(|attempt| gateway.open(attempt as usize, query, upstream_body.clone()))
+            .retry(|error, attempt| {
+                error.is_retryable() && (attempt as usize) + 1 < gateway.upstreams.len()
+            })
+            // Silent longer than a heartbeat interval: start the stream, so
+            // the client gets heartbeats while the model thinks.
+            .first_delta_deadline(|| tokio::time::sleep(heartbeat))
+            .commit()
+            .await;
     let deltas = match deltas {
         Ok(deltas) => deltas,
         Err(error) => return error.to_response(&format).into_response(),
@@ -104,8 +114,8 @@ async fn relay(gateway: Gateway, api: Api, query: Option<String>, body: Bytes) -
     }
     SseStream::builder(deltas)
         .format(format)
-        .batch(Batch::tokens(4).max_delay(Duration::from_millis(20)))
-        .heartbeat(Duration::from_secs(15))
+        .batch(ask.knobs.batch_policy())
+        .heartbeat(heartbeat)
         .timeouts(Timeouts::new().idle(Duration::from_secs(120)))
         .observe(MetricsObserver::new().label("route", api.route()))
         .build()
@@ -151,6 +161,17 @@ impl Gateway {
             .map_err(|err| UpstreamError::Transport(err.into()))?;
         upstream::from_response(response, parser).await
     }
+}
+
+/// The knobs of the query string: the gateway forwards them unchanged, and
+/// honours the stream knobs (`batch`, `batch_ms`, `heartbeat_ms`) and
+/// `max_tokens` itself.
+fn query_knobs(query: Option<&str>) -> Result<Knobs, String> {
+    let uri = format!("/?{}", query.unwrap_or_default());
+    let uri = uri.parse().map_err(|_| "bad query string".to_owned())?;
+    let Query(map) = Query::<HashMap<String, String>>::try_from_uri(&uri)
+        .map_err(|err| format!("bad query string: {err}"))?;
+    Knobs::from_query(&map).map_err(|BadRequest(message)| message)
 }
 
 /// The format the client of `api` reads.
@@ -206,10 +227,12 @@ struct Ask {
     max_tokens: Option<u64>,
     stream: bool,
     include_usage: bool,
+    knobs: Knobs,
 }
 
 impl Ask {
-    fn parse(api: Api, body: &[u8]) -> Result<Self, String> {
+    /// Reads a request to `api` with the query's `knobs`.
+    fn parse(api: Api, body: &[u8], knobs: Knobs) -> Result<Self, String> {
         let body: Map<String, Value> = serde_json::from_slice(body)
             .map_err(|err| format!("the body is not a JSON object: {err}"))?;
         let text = |key: &str| body.get(key).and_then(Value::as_str).map(str::to_owned);
@@ -218,6 +241,7 @@ impl Ask {
             model: text("model").unwrap_or_else(|| "default".to_owned()),
             stream: body.get("stream").and_then(Value::as_bool).unwrap_or(false)
                 || api == Api::UiChat,
+            knobs,
             include_usage: body
                 .get("stream_options")
                 .and_then(|options| options.get("include_usage"))
@@ -241,7 +265,8 @@ impl Ask {
                 }
             }
             Api::Messages => {
-                ask.max_tokens = number("max_tokens");
+                // Required, as Anthropic's API requires it.
+                ask.max_tokens = Some(number("max_tokens").ok_or("max_tokens: field required")?);
                 ask.system = body.get("system").map(content_text);
                 body.get("messages")
             }
@@ -286,6 +311,8 @@ impl Ask {
                 ));
             }
         }
+        // The query's limit when the body sets none (`useChat` cannot).
+        ask.max_tokens = ask.max_tokens.or(ask.knobs.max_tokens);
         if ask.messages.is_empty() {
             return Err("the request has no messages".into());
         }

@@ -356,8 +356,10 @@ mod commit_point {
 
     fn body(
         parts: Vec<Result<Vec<u8>, std::io::Error>>,
-    ) -> upstream::Deltas<stream::Iter<std::vec::IntoIter<Result<Vec<u8>, std::io::Error>>>, OpenAiChatParser>
-    {
+    ) -> upstream::Deltas<
+        stream::Iter<std::vec::IntoIter<Result<Vec<u8>, std::io::Error>>>,
+        OpenAiChatParser,
+    > {
         upstream::parse(stream::iter(parts), OpenAiChatParser::new())
     }
 
@@ -404,25 +406,33 @@ mod commit_point {
             "{sent}"
         );
         let error_at = sent.find("event: error").unwrap();
-        assert!(sent[error_at..].contains("connection reset by peer"), "{sent}");
-        assert!(!sent.contains("message_stop"), "a clean end after a failure: {sent}");
+        assert!(
+            sent[error_at..].contains("connection reset by peer"),
+            "{sent}"
+        );
+        assert!(
+            !sent.contains("message_stop"),
+            "a clean end after a failure: {sent}"
+        );
     }
 
     #[test]
     fn retries_open_a_fallback_until_one_commits() {
         let opened = AtomicU32::new(0);
-        let deltas = upstream::commit_with_retry(
-            |attempt| {
-                opened.fetch_add(1, Ordering::Relaxed);
-                async move {
-                    if attempt == 0 {
-                        return Err(UpstreamError::from_status(429, b"{}", Some("1")));
-                    }
-                    Ok(body(vec![Ok(chunk("from fallback")), Ok(b"data: [DONE]\n\n".to_vec())]))
+        let deltas = upstream::connect(|attempt| {
+            opened.fetch_add(1, Ordering::Relaxed);
+            async move {
+                if attempt == 0 {
+                    return Err(UpstreamError::from_status(429, b"{}", Some("1")));
                 }
-            },
-            |error, attempt| error.is_retryable() && attempt < 3,
-        )
+                Ok(body(vec![
+                    Ok(chunk("from fallback")),
+                    Ok(b"data: [DONE]\n\n".to_vec()),
+                ]))
+            }
+        })
+        .retry(|error, attempt| error.is_retryable() && attempt < 3)
+        .commit()
         .now_or_never()
         .unwrap()
         .unwrap();
@@ -435,18 +445,52 @@ mod commit_point {
         assert_eq!(opened.load(Ordering::Relaxed), 2);
 
         let attempts = AtomicU32::new(0);
-        let error = upstream::commit_with_retry(
-            |_| {
-                attempts.fetch_add(1, Ordering::Relaxed);
-                async { Ok(body(vec![Ok(b"data: [DON".to_vec())])) }
-            },
-            |_, attempt| attempt < 2,
-        )
+        let error = upstream::connect(|_| {
+            attempts.fetch_add(1, Ordering::Relaxed);
+            async { Ok(body(vec![Ok(b"data: [DON".to_vec())])) }
+        })
+        .retry(|_, attempt| attempt < 2)
+        .commit()
         .now_or_never()
         .unwrap()
         .unwrap_err();
         assert!(matches!(error, UpstreamError::Truncated { .. }), "{error}");
         assert_eq!(attempts.load(Ordering::Relaxed), 3, "attempts 0, 1 and 2");
+    }
+
+    /// A model that thinks in silence: after the deadline the stream
+    /// starts (start frames, then heartbeats), and a later failure is the
+    /// format's terminal error.
+    #[tokio::test]
+    async fn the_deadline_commits_a_silent_upstream() {
+        let (tx, mut rx) =
+            tokio::sync::mpsc::unbounded_channel::<Result<Vec<u8>, std::io::Error>>();
+        let body = stream::poll_fn(move |cx| rx.poll_recv(cx));
+        let mut body = Some(body);
+        let deltas = upstream::connect(|_| {
+            let body = body.take().expect("one attempt");
+            async move { Ok(upstream::parse(body, OpenAiChatParser::new())) }
+        })
+        .first_delta_deadline(|| std::future::ready(()))
+        .commit()
+        .now_or_never()
+        .expect("the deadline passed at once")
+        .unwrap();
+        let mut frames = SseStream::builder(deltas)
+            .format(AnthropicMessages::new("claude"))
+            .build();
+        let start = frames.next().now_or_never().flatten().unwrap();
+        assert!(start.starts_with(b"event: message_start\n"));
+        assert!(frames.next().now_or_never().is_none(), "nothing more yet");
+        tx.send(Ok(b"data: {\"error\":{\"message\":\"late\"}}\n\n".to_vec()))
+            .unwrap();
+        drop(tx);
+        let rest: Vec<_> = frames.collect().now_or_never().unwrap();
+        let rest = String::from_utf8(rest.concat()).unwrap();
+        assert!(
+            rest.starts_with("event: error\n") && rest.contains("late"),
+            "{rest}"
+        );
     }
 
     #[test]
@@ -504,7 +548,9 @@ mod commit_point {
             .now_or_never()
             .unwrap()
             .unwrap();
-        let mut frames = SseStream::builder(deltas).format(OpenAiChat::new("m")).build();
+        let mut frames = SseStream::builder(deltas)
+            .format(OpenAiChat::new("m"))
+            .build();
         assert!(frames.next().now_or_never().flatten().is_some());
         assert!(!dropped.load(Ordering::Relaxed));
         drop(frames); // the response body, when the client disconnects

@@ -21,7 +21,8 @@ use crate::{Delta, Event, FinishReason, Usage};
 ///   input (`{}` at the least), so the arguments are always JSON.
 /// - `message_start` and `message_delta` give the [`Usage`] (the prompt
 ///   counts cached and cache-creating input tokens; the cached ones are
-///   also [`Usage::cached_prompt_tokens`]), sent once with the finish
+///   also [`Usage::cached_prompt_tokens`]; thinking tokens where the
+///   server reports them in `output_tokens_details`), sent once with the finish
 ///   reason: `end_turn` is [`FinishReason::Stop`], `max_tokens`
 ///   [`FinishReason::Length`], `tool_use` [`FinishReason::ToolCalls`],
 ///   `stop_sequence` [`FinishReason::StopSequence`], `refusal`
@@ -66,6 +67,7 @@ pub struct AnthropicParser {
     cache_read: Option<u64>,
     cache_creation: u64,
     output_tokens: u64,
+    thinking_tokens: Option<u64>,
     finish: Option<FinishReason>,
 }
 
@@ -95,6 +97,9 @@ impl AnthropicParser {
         }
         if let Some(output) = usage.output_tokens {
             self.output_tokens = output;
+        }
+        if let Some(details) = &usage.output_tokens_details {
+            self.thinking_tokens = details.thinking_tokens.or(details.reasoning_tokens);
         }
     }
 
@@ -218,6 +223,7 @@ impl Parser for AnthropicParser {
                     .saturating_add(self.cache_creation);
                 let mut usage = Usage::new(prompt, self.output_tokens);
                 usage.cached_prompt_tokens = self.cache_read;
+                usage.reasoning_tokens = self.thinking_tokens;
                 out.push_back(Delta::usage(usage));
                 if let Some(reason) = self.finish.take() {
                     out.push_back(Delta::finish(reason));
@@ -305,4 +311,16 @@ struct UsageJson {
     cache_read_input_tokens: Option<u64>,
     #[serde(default)]
     cache_creation_input_tokens: Option<u64>,
+    #[serde(default)]
+    output_tokens_details: Option<OutputDetails>,
+}
+
+/// Thinking tokens, where a server reports them (this crate's
+/// `AnthropicMessages` does).
+#[derive(Deserialize)]
+struct OutputDetails {
+    #[serde(default)]
+    thinking_tokens: Option<u64>,
+    #[serde(default)]
+    reasoning_tokens: Option<u64>,
 }

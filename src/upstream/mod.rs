@@ -21,8 +21,8 @@
 //!   turning a status other than success into
 //!   [`UpstreamError::Status`] with the provider's message and
 //!   `retry-after`;
-//! - [`commit`] and [`commit_with_retry`] hold the response back until
-//!   the upstream's first delta: a failure before it can still be an HTTP
+//! - [`commit`] and [`connect`] (with retries and a deadline) hold the
+//!   response back until the upstream's first delta: a failure before it can still be an HTTP
 //!   status in the client's format
 //!   ([`Format::error_response`](crate::format::Format::error_response)),
 //!   or another attempt against the same or a fallback upstream; after
@@ -376,37 +376,15 @@ fn unparsed_error(unparsed: &str) -> Option<UpstreamError> {
 /// # Errors
 ///
 /// The upstream's error when it fails before its first delta.
-pub async fn commit<S>(mut stream: S) -> Result<Committed<S>, UpstreamError>
+pub async fn commit<S>(stream: S) -> Result<Committed<S>, UpstreamError>
 where
     S: Stream<Item = Result<Delta, UpstreamError>> + Unpin,
 {
-    let first = std::future::poll_fn(|cx| Pin::new(&mut stream).poll_next(cx)).await;
-    match first {
-        Some(Ok(delta)) => Ok(Committed {
-            first: Some(delta),
-            stream,
-            ended: false,
-        }),
-        Some(Err(error)) => Err(error),
-        None => Ok(Committed {
-            first: None,
-            stream,
-            ended: true,
-        }),
-    }
+    wait_for_first(stream, std::future::pending::<()>()).await
 }
 
-/// [`commit`] with retries: opens an upstream with `open(attempt)`
-/// (attempt 0, 1, 2, ...), and while it fails before its first delta asks
-/// `retry(&error, attempt)` whether to open another.
-///
-/// `open` may pick a fallback upstream by the attempt number, and wait
-/// before it opens one (a backoff, or the error's
-/// [`retry_after_duration`](UpstreamError::retry_after_duration)).
-///
-/// # Errors
-///
-/// The last attempt's error, once `retry` says no.
+/// Opens an upstream with `open(attempt)` and waits for its commit point,
+/// with retries and a deadline: see [`Connect`].
 ///
 /// # Examples
 ///
@@ -417,43 +395,175 @@ where
 /// use llm_sse::Delta;
 ///
 /// let upstreams = ["primary", "fallback"];
-/// let deltas = upstream::commit_with_retry(
-///     |attempt| async move {
-///         let name = upstreams[attempt as usize];
-///         if name == "primary" {
-///             let overloaded = UpstreamError::from_status(529, b"Overloaded", None);
-///             return Err::<stream::Iter<std::vec::IntoIter<_>>, _>(overloaded);
-///         }
-///         Ok(stream::iter(vec![Ok(Delta::text(name))]))
-///     },
-///     |error, attempt| error.is_retryable() && attempt + 1 < 2,
-/// )
+/// let deltas = upstream::connect(|attempt| async move {
+///     let name = upstreams[attempt as usize];
+///     if name == "primary" {
+///         let overloaded = UpstreamError::from_status(529, b"Overloaded", None);
+///         return Err::<stream::Iter<std::vec::IntoIter<_>>, _>(overloaded);
+///     }
+///     Ok(stream::iter(vec![Ok(Delta::text(name))]))
+/// })
+/// .retry(|error, attempt| error.is_retryable() && attempt + 1 < 2)
+/// .commit()
 /// .await?;
 /// let texts: Vec<_> = deltas.map(|delta| delta.unwrap().as_text().unwrap().to_owned()).collect().await;
 /// assert_eq!(texts, ["fallback"]);
 /// # Ok::<(), UpstreamError>(())
 /// # }).unwrap().unwrap();
 /// ```
-pub async fn commit_with_retry<S, O, F, R>(
-    mut open: O,
-    mut retry: R,
-) -> Result<Committed<S>, UpstreamError>
-where
-    O: FnMut(u32) -> F,
-    F: Future<Output = Result<S, UpstreamError>>,
-    R: FnMut(&UpstreamError, u32) -> bool,
-    S: Stream<Item = Result<Delta, UpstreamError>> + Unpin,
-{
-    let mut attempt = 0;
-    loop {
-        let result = match open(attempt).await {
-            Ok(stream) => commit(stream).await,
-            Err(error) => Err(error),
-        };
-        match result {
-            Err(error) if retry(&error, attempt) => attempt = attempt.saturating_add(1),
-            result => return result,
+pub fn connect<O>(open: O) -> Connect<O, NoRetry, NoDeadline> {
+    Connect {
+        open,
+        retry: no_retry,
+        deadline: std::future::pending,
+    }
+}
+
+/// The retry policy of a [`Connect`] that never retries.
+pub type NoRetry = fn(&UpstreamError, u32) -> bool;
+
+/// The first-delta deadline of a [`Connect`] that waits as long as it
+/// takes.
+pub type NoDeadline = fn() -> std::future::Pending<()>;
+
+fn no_retry(_: &UpstreamError, _: u32) -> bool {
+    false
+}
+
+/// How a gateway reaches its commit point: which upstream to open for each
+/// attempt, whether a failure before the first delta is retried, and how
+/// long to wait for that delta. Made by [`connect`]; run by
+/// [`commit`](Connect::commit).
+#[must_use = "nothing is opened until `commit` is awaited"]
+pub struct Connect<O, R, D> {
+    open: O,
+    retry: R,
+    deadline: D,
+}
+
+impl<O, R, D> fmt::Debug for Connect<O, R, D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connect").finish_non_exhaustive()
+    }
+}
+
+impl<O, R, D> Connect<O, R, D> {
+    /// While an attempt fails before its first delta, `retry(&error,
+    /// attempt)` says whether to open attempt `attempt + 1`. `open` may
+    /// pick a fallback upstream by the attempt number, and wait before it
+    /// opens one (a backoff, or the error's
+    /// [`retry_after_duration`](UpstreamError::retry_after_duration)).
+    /// Default: no retries.
+    pub fn retry<R2>(self, retry: R2) -> Connect<O, R2, D>
+    where
+        R2: FnMut(&UpstreamError, u32) -> bool,
+    {
+        Connect {
+            open: self.open,
+            retry,
+            deadline: self.deadline,
         }
+    }
+
+    /// Commits without a first delta when the future `deadline()` makes
+    /// (a timer of any runtime, made once per attempt) completes first.
+    ///
+    /// Waiting for the first delta lets an early failure still become an
+    /// HTTP status, but the client sees nothing meanwhile, not even
+    /// heartbeats; a model that thinks for a minute before its first token
+    /// would leave it silent for that minute. The heartbeat interval is a
+    /// good deadline: the client never waits longer in silence than it
+    /// would between heartbeats. Default: no deadline.
+    ///
+    /// ```
+    /// # async fn f() -> Result<(), llm_sse::upstream::UpstreamError> {
+    /// use std::time::Duration;
+    /// use futures_util::stream;
+    /// use llm_sse::{upstream, Delta};
+    ///
+    /// let heartbeat = Duration::from_secs(15);
+    /// let deltas = upstream::connect(|_| async { Ok(stream::empty::<Result<Delta, _>>()) })
+    ///     .first_delta_deadline(move || tokio::time::sleep(heartbeat))
+    ///     .commit()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn first_delta_deadline<D2, F>(self, deadline: D2) -> Connect<O, R, D2>
+    where
+        D2: FnMut() -> F,
+        F: Future,
+    {
+        Connect {
+            open: self.open,
+            retry: self.retry,
+            deadline,
+        }
+    }
+
+    /// Opens attempts until one reaches its commit point (its first delta,
+    /// the deadline, or a clean end) or fails with an error `retry`
+    /// declines.
+    ///
+    /// # Errors
+    ///
+    /// The last attempt's error.
+    pub async fn commit<S, F, DF>(mut self) -> Result<Committed<S>, UpstreamError>
+    where
+        O: FnMut(u32) -> F,
+        F: Future<Output = Result<S, UpstreamError>>,
+        R: FnMut(&UpstreamError, u32) -> bool,
+        D: FnMut() -> DF,
+        DF: Future,
+        S: Stream<Item = Result<Delta, UpstreamError>> + Unpin,
+    {
+        let mut attempt = 0;
+        loop {
+            let result = match (self.open)(attempt).await {
+                Ok(stream) => wait_for_first(stream, (self.deadline)()).await,
+                Err(error) => Err(error),
+            };
+            match result {
+                Err(error) if (self.retry)(&error, attempt) => {
+                    attempt = attempt.saturating_add(1);
+                }
+                result => return result,
+            }
+        }
+    }
+}
+
+/// Waits for the first item of `stream`, or for `deadline`.
+async fn wait_for_first<S, D>(mut stream: S, deadline: D) -> Result<Committed<S>, UpstreamError>
+where
+    S: Stream<Item = Result<Delta, UpstreamError>> + Unpin,
+    D: Future,
+{
+    let mut deadline = std::pin::pin!(deadline);
+    let first = std::future::poll_fn(|cx| {
+        if let Poll::Ready(item) = Pin::new(&mut stream).poll_next(cx) {
+            return Poll::Ready(Some(item));
+        }
+        deadline.as_mut().poll(cx).map(|_| None)
+    })
+    .await;
+    match first {
+        Some(Some(Ok(delta))) => Ok(Committed {
+            first: Some(delta),
+            stream,
+            ended: false,
+        }),
+        Some(Some(Err(error))) => Err(error),
+        Some(None) => Ok(Committed {
+            first: None,
+            stream,
+            ended: true,
+        }),
+        // The deadline: commit with the first delta still to come.
+        None => Ok(Committed {
+            first: None,
+            stream,
+            ended: false,
+        }),
     }
 }
 

@@ -35,6 +35,13 @@ REASONING_WORDS = [
 DEFAULT_TOKENS = 10
 
 
+def failure_status(target_name: str) -> int:
+    """The status of a non-streamed answer whose model failed: 500 from a
+    server, 502 Bad Gateway from a gateway (targets named `gateway...`),
+    whose upstream failed."""
+    return 502 if target_name.startswith("gateway") else 500
+
+
 def mock_text(count: int = DEFAULT_TOKENS) -> str:
     return "".join(MOCK_WORDS[i % len(MOCK_WORDS)] for i in range(count))
 

@@ -36,6 +36,7 @@ from typing import Any, Callable
 import openai
 
 from harness import (
+    failure_status,
     DEFAULT_TOKENS,
     REASONING_WORDS,
     REQUEST_TIMEOUT_S,
@@ -596,7 +597,7 @@ def check_failure_non_stream(t: Target) -> None:
         lambda: t.client.responses.create(model="mock", input="hello", stream=False, extra_query=knobs(fail_after=2)),
         "create(stream=False) with fail_after=2",
     )
-    expect_eq(err.status_code, 500, "status_code")
+    expect_eq(err.status_code, failure_status(t.name), "status_code")
 
 
 # 8. Error statuses ------------------------------------------------------------

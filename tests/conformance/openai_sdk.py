@@ -32,6 +32,7 @@ from typing import Any, Callable
 import openai
 
 from harness import (
+    failure_status,
     DEFAULT_TOKENS,
     REQUEST_TIMEOUT_S,
     USAGE_PROMPT,
@@ -553,7 +554,7 @@ def check_failure_non_stream(t: Target) -> None:
         ),
         "create(stream=False) with fail_after=2",
     )
-    expect_eq(err.status_code, 500, "status_code")
+    expect_eq(err.status_code, failure_status(t.name), "status_code")
 
 
 # 7. Error statuses ----------------------------------------------------------

@@ -1,0 +1,120 @@
+"""What only a gateway can show: a client that leaves mid-answer stops the
+upstream's generation. Each argument is `GATEWAY_URL=UPSTREAM_URL`; the
+upstream is one of the example servers, whose `/metrics` counts its
+streams by outcome.
+
+For every client API the gateway serves, a streaming request for a long,
+slow answer is read until its first event and then closed; the upstream
+must then count one more `cancelled` stream and have no stream left
+open. The wait for the upstream to notice is bounded (10 s), so a
+gateway that keeps the upstream request open fails instead of hanging.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import re
+import sys
+import time
+import urllib.parse
+
+SLOW = {"tokens": 100000, "delay_ms": 20}
+BODIES = {
+    "/v1/chat/completions": {"model": "mock", "stream": True, "messages": [{"role": "user", "content": "hi"}]},
+    "/v1/responses": {"model": "mock", "stream": True, "input": "hi"},
+    "/v1/messages": {"model": "mock", "stream": True, "max_tokens": 1000000, "messages": [{"role": "user", "content": "hi"}]},
+    "/api/chat": {"messages": [{"id": "1", "role": "user", "parts": [{"type": "text", "text": "hi"}]}]},
+}
+WAIT_S = 10.0
+
+
+def metric_sum(metrics: str, name: str, **labels: str) -> float:
+    """The sum of `name`'s samples whose labels include `labels`."""
+    total = 0.0
+    for line in metrics.splitlines():
+        match = re.match(rf"^{name}(?:\{{(.*)\}})?\s+(\S+)$", line)
+        if not match:
+            continue
+        have = dict(re.findall(r'(\w+)="([^"]*)"', match.group(1) or ""))
+        if all(have.get(k) == v for k, v in labels.items()):
+            total += float(match.group(2))
+    return total
+
+
+def connect(base: str) -> http.client.HTTPConnection:
+    url = urllib.parse.urlsplit(base)
+    return http.client.HTTPConnection(url.hostname or "127.0.0.1", url.port or 80, timeout=20)
+
+
+def get_metrics(upstream: str) -> str:
+    conn = connect(upstream)
+    try:
+        conn.request("GET", "/metrics")
+        return conn.getresponse().read().decode()
+    finally:
+        conn.close()
+
+
+def cancelled_and_active(upstream: str) -> tuple[float, float]:
+    metrics = get_metrics(upstream)
+    return (
+        metric_sum(metrics, "llm_sse_streams_total", outcome="cancelled"),
+        metric_sum(metrics, "llm_sse_active_streams"),
+    )
+
+
+def check(gateway: str, upstream: str, path: str) -> str | None:
+    cancelled, active = cancelled_and_active(upstream)
+    conn = connect(gateway)
+    try:
+        conn.request(
+            "POST",
+            f"{path}?{urllib.parse.urlencode(SLOW)}",
+            body=json.dumps(BODIES[path]),
+            headers={"content-type": "application/json"},
+        )
+        response = conn.getresponse()
+        if response.status != 200:
+            return f"status {response.status}: {response.read()!r}"
+        while True:
+            line = response.readline()
+            if not line:
+                return "the stream ended before its first event"
+            if line.startswith(b"data:"):
+                break
+    finally:
+        conn.close()  # the client leaves
+    deadline = time.monotonic() + WAIT_S
+    while True:
+        now_cancelled, now_active = cancelled_and_active(upstream)
+        if now_cancelled >= cancelled + 1 and now_active <= active:
+            return None
+        if time.monotonic() > deadline:
+            return (
+                f"after {WAIT_S:.0f} s the upstream counts {now_cancelled - cancelled:.0f} more cancelled "
+                f"stream(s) and {now_active:.0f} active (was {active:.0f})"
+            )
+        time.sleep(0.05)  # polling the upstream's metrics
+
+
+def main() -> int:
+    failed = 0
+    passed = 0
+    for pair in sys.argv[1:]:
+        gateway, _, upstream = pair.partition("=")
+        for path in BODIES:
+            problem = check(gateway.rstrip("/"), upstream.rstrip("/"), path)
+            label = f"{gateway}{path} -> {upstream}"
+            if problem:
+                failed += 1
+                print(f"FAIL  {label}\n      {problem}", flush=True)
+            else:
+                passed += 1
+                print(f"ok    {label}: a client that left cancelled the upstream stream", flush=True)
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed or not passed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

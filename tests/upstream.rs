@@ -265,11 +265,8 @@ fn several_choices_are_refused() {
 fn parsers_are_object_safe() {
     let mut parser: Box<dyn Parser + Send> = Box::new(AnthropicParser::new());
     let mut out = VecDeque::new();
-    let event = llm_sse::Event::new(r#"{"type":"ping"}"#);
-    assert_eq!(
-        parser.event(&event, &mut out).unwrap(),
-        upstream::Step::More
-    );
+    let step = parser.event(Some("ping"), r#"{"type":"ping"}"#, &mut out);
+    assert_eq!(step.unwrap(), upstream::Step::More);
     assert!(out.is_empty());
     assert_eq!(parser.end_marker(), "message_stop");
 }

@@ -120,6 +120,9 @@ struct EventState {
     discarding: bool,
     comments: bool,
     unrecognized: bool,
+    /// `data` and `event` hold a dispatched event, lent out until the
+    /// next call.
+    ready: bool,
 }
 
 impl Default for Decoder {
@@ -149,6 +152,7 @@ impl Decoder {
                 discarding: false,
                 comments: false,
                 unrecognized: false,
+                ready: false,
             },
         }
     }
@@ -213,6 +217,37 @@ impl Decoder {
     /// [`DecodeError::EventTooLarge`] once for each event that grows past
     /// the maximum event size; decoding goes on after it.
     pub fn next_frame(&mut self) -> Option<Result<Frame, DecodeError>> {
+        Some(self.next_item()?.map(|item| match item {
+            Item::Frame(frame) => frame,
+            Item::Event => {
+                let state = &mut self.state;
+                state.ready = false;
+                let data = mem::take(&mut state.data);
+                let event = Some(mem::take(&mut state.event)).filter(|e| !e.is_empty());
+                let id = Some(&state.last_id).filter(|id| !id.is_empty()).cloned();
+                Frame::Event(Event::decoded(data, event, id))
+            }
+        }))
+    }
+
+    /// [`next_frame`](Decoder::next_frame) with an event's name and data
+    /// lent from the decoder's own buffers, which the next call reuses: no
+    /// allocation per event.
+    pub(crate) fn next_borrowed(&mut self) -> Option<Result<Borrowed<'_>, DecodeError>> {
+        Some(self.next_item()?.map(|item| match item {
+            Item::Frame(frame) => Borrowed::Frame(frame),
+            Item::Event => Borrowed::Event {
+                name: Some(self.state.event.as_str()).filter(|e| !e.is_empty()),
+                data: &self.state.data,
+            },
+        }))
+    }
+
+    fn next_item(&mut self) -> Option<Result<Item, DecodeError>> {
+        if mem::take(&mut self.state.ready) {
+            self.state.data.clear();
+            self.state.event.clear();
+        }
         let input = &mut self.input;
         if input.at_start {
             let n = input.buf.len().min(BOM.len());
@@ -278,7 +313,7 @@ impl EventState {
     }
 
     /// Interprets one line, without its line break.
-    fn line(&mut self, line: &[u8]) -> Option<Result<Frame, DecodeError>> {
+    fn line(&mut self, line: &[u8]) -> Option<Result<Item, DecodeError>> {
         if line.is_empty() {
             let discarded = mem::take(&mut self.discarding);
             self.size = 0;
@@ -291,9 +326,11 @@ impl EventState {
             if line.len() + 1 > self.max_size {
                 return Some(Err(self.overflow()));
             }
-            return self
-                .comments
-                .then(|| Ok(Frame::Comment(text(strip_space(comment)).into_owned())));
+            return self.comments.then(|| {
+                Ok(Item::Frame(Frame::Comment(
+                    text(strip_space(comment)).into_owned(),
+                )))
+            });
         }
         self.size += line.len() + 1;
         if self.size > self.max_size {
@@ -322,35 +359,62 @@ impl EventState {
                 let millis = value.iter().fold(0u64, |acc, &d| {
                     acc.saturating_mul(10).saturating_add(u64::from(d - b'0'))
                 });
-                return Some(Ok(Frame::Retry(Duration::from_millis(millis))));
+                return Some(Ok(Item::Frame(Frame::Retry(Duration::from_millis(millis)))));
             }
             b"id" | b"retry" => {}
             _ if self.unrecognized => {
-                return Some(Ok(Frame::Unrecognized(text(line).into_owned())));
+                return Some(Ok(Item::Frame(Frame::Unrecognized(
+                    text(line).into_owned(),
+                ))));
             }
             _ => {}
         }
         None
     }
 
-    fn dispatch(&mut self, discarded: bool) -> Option<Frame> {
+    /// Ends the event at a blank line: `Item::Event` with its data (the
+    /// last LF removed) and name left in place, or nothing for an event
+    /// with no data.
+    fn dispatch(&mut self, discarded: bool) -> Option<Item> {
         if discarded || self.data.is_empty() {
             self.data.clear();
             self.event.clear();
             return None;
         }
-        let mut data = mem::take(&mut self.data);
-        data.pop(); // the LF after the last data line
-        let event = Some(mem::take(&mut self.event)).filter(|e| !e.is_empty());
-        let id = Some(&self.last_id).filter(|id| !id.is_empty()).cloned();
-        Some(Frame::Event(Event::decoded(data, event, id)))
+        self.data.pop(); // the LF after the last data line
+        self.ready = true;
+        Some(Item::Event)
     }
+}
+
+/// What the decoder read: a frame, or an event held in its buffers.
+enum Item {
+    Frame(Frame),
+    Event,
+}
+
+/// A frame whose event, if it is one, is lent from the decoder.
+#[derive(Debug)]
+pub(crate) enum Borrowed<'a> {
+    /// A dispatched event's name (`None` when empty) and data.
+    Event {
+        name: Option<&'a str>,
+        data: &'a str,
+    },
+    /// Any other frame.
+    Frame(Frame),
 }
 
 fn strip_space(value: &[u8]) -> &[u8] {
     value.strip_prefix(b" ").unwrap_or(value)
 }
 
+/// `bytes` as text, invalid UTF-8 replaced. Valid input (nearly all of
+/// it) takes `from_utf8`'s word-at-a-time path, which `from_utf8_lossy`
+/// does not.
 fn text(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
-    String::from_utf8_lossy(bytes)
+    match std::str::from_utf8(bytes) {
+        Ok(text) => std::borrow::Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(bytes),
+    }
 }

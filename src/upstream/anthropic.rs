@@ -3,10 +3,9 @@
 use std::borrow::Cow;
 use std::collections::VecDeque;
 
-use serde::Deserialize;
-
-use super::{json, Parser, Step, UpstreamError};
-use crate::{Delta, Event, FinishReason, Usage};
+use super::skim::{self, Value};
+use super::{Parser, Step, UpstreamError};
+use crate::{Delta, FinishReason, Usage};
 
 /// Reads Anthropic Messages API events (`POST /v1/messages` with
 /// `stream: true`), ended by `message_stop`.
@@ -85,51 +84,70 @@ impl AnthropicParser {
         Self::default()
     }
 
-    fn usage(&mut self, usage: &UsageJson) {
-        if let Some(input) = usage.input_tokens {
-            self.input_tokens = input;
-        }
-        if let Some(read) = usage.cache_read_input_tokens {
-            self.cache_read = Some(read);
-        }
-        if let Some(creation) = usage.cache_creation_input_tokens {
-            self.cache_creation = creation;
-        }
-        if let Some(output) = usage.output_tokens {
-            self.output_tokens = output;
-        }
-        if let Some(details) = &usage.output_tokens_details {
-            self.thinking_tokens = details.thinking_tokens.or(details.reasoning_tokens);
-        }
+    /// Reads a usage object (`message.usage`, or `message_delta`'s).
+    fn usage(&mut self, usage: &mut Value<'_, '_>) -> Result<(), UpstreamError> {
+        usage.object(|key, value| {
+            match key {
+                "input_tokens" => self.input_tokens = value.integer()?.unwrap_or(self.input_tokens),
+                "output_tokens" => {
+                    self.output_tokens = value.integer()?.unwrap_or(self.output_tokens);
+                }
+                "cache_read_input_tokens" => self.cache_read = value.integer()?.or(self.cache_read),
+                "cache_creation_input_tokens" => {
+                    self.cache_creation = value.integer()?.unwrap_or(self.cache_creation);
+                }
+                // Thinking tokens, where a server reports them (this
+                // crate's `AnthropicMessages` does).
+                "output_tokens_details" => value.object(|key, value| {
+                    if key == "thinking_tokens" || key == "reasoning_tokens" {
+                        self.thinking_tokens = value.integer()?.or(self.thinking_tokens);
+                    }
+                    Ok(())
+                })?,
+                _ => {}
+            }
+            Ok(())
+        })
     }
 
     fn block_start(
         &mut self,
         index: u32,
-        block: Block<'_>,
+        block: &str,
         out: &mut VecDeque<Delta>,
     ) -> Result<(), UpstreamError> {
-        if !matches!(block.kind.as_deref(), Some("tool_use" | "server_tool_use")) {
+        let (mut kind, mut id, mut name, mut input) = (None, None, None, None);
+        skim::read(block, |block| {
+            block.object(|key, value| {
+                match key {
+                    "type" => kind = value.string()?,
+                    "id" => id = value.string()?,
+                    "name" => name = value.string()?,
+                    "input" => input = Some(value.raw()?),
+                    _ => {}
+                }
+                Ok(())
+            })
+        })?;
+        if !matches!(kind.as_deref(), Some("tool_use" | "server_tool_use")) {
             return Ok(());
         }
-        let Some(name) = block.name.filter(|name| !name.is_empty()) else {
+        let Some(name) = name.filter(|name| !name.is_empty()) else {
             return Err(UpstreamError::malformed(format!(
                 "tool use block {index} without a name"
             )));
         };
         let position = self.calls.len() as u32;
-        let id = match block.id {
+        let id = match id {
             Some(id) if !id.is_empty() => id.into_owned(),
             _ => crate::format::random_id("toolu_"),
         };
         out.push_back(Delta::tool_call(position, id, name.into_owned()));
         // An input given whole here (not `{}`, which streaming sends) goes
         // out as the arguments.
-        let input = block
-            .input
-            .filter(|input| input.as_object().map_or(true, |object| !object.is_empty()));
-        if let Some(input) = &input {
-            out.push_back(Delta::tool_arguments(position, input.to_string()));
+        let input = input.filter(|input| !is_empty_object(input) && *input != "null");
+        if let Some(input) = input {
+            out.push_back(Delta::tool_arguments(position, input.to_owned()));
         }
         self.calls.push(ToolBlock {
             block: index,
@@ -138,107 +156,171 @@ impl AnthropicParser {
         });
         Ok(())
     }
-}
 
-impl Parser for AnthropicParser {
-    fn event(&mut self, event: &Event, out: &mut VecDeque<Delta>) -> Result<Step, UpstreamError> {
-        if event.event() == Some("error") {
-            return Err(super::error_event(event));
-        }
-        let Some(parsed) = json::<AnthropicEvent<'_>>(event)? else {
-            return Ok(Step::More);
-        };
-        match &*parsed.kind {
-            "message_start" => {
-                if let Some(usage) = parsed.message.and_then(|message| message.usage) {
-                    self.usage(&usage);
+    fn block_delta(
+        &mut self,
+        index: Option<u32>,
+        delta: &str,
+        out: &mut VecDeque<Delta>,
+    ) -> Result<(), UpstreamError> {
+        let (mut kind, mut text, mut thinking, mut partial_json) = (None, None, None, None);
+        skim::read(delta, |delta| {
+            delta.object(|key, value| {
+                match key {
+                    "type" => kind = value.string()?,
+                    "text" => text = Some(value.raw()?),
+                    "thinking" => thinking = Some(value.raw()?),
+                    "partial_json" => partial_json = Some(value.raw()?),
+                    _ => {}
+                }
+                Ok(())
+            })
+        })?;
+        match kind.as_deref() {
+            Some("text_delta") => {
+                if let Some(text) = non_empty(text)? {
+                    out.push_back(Delta::text(text.into_owned()));
                 }
             }
+            Some("thinking_delta") => {
+                if let Some(text) = non_empty(thinking)? {
+                    out.push_back(Delta::reasoning(text.into_owned()));
+                }
+            }
+            Some("input_json_delta") => {
+                let Some(position) = self.calls.iter().position(|call| Some(call.block) == index)
+                else {
+                    return Err(UpstreamError::malformed(format!(
+                        "input_json_delta for block {index:?}, which is no tool use"
+                    )));
+                };
+                if let Some(json) = non_empty(partial_json)? {
+                    self.calls[position].has_input = true;
+                    out.push_back(Delta::tool_arguments(position as u32, json.into_owned()));
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn block_stop(&mut self, index: Option<u32>, out: &mut VecDeque<Delta>) {
+        let open = self
+            .calls
+            .iter()
+            .position(|call| call.open && Some(call.block) == index);
+        if let Some(position) = open {
+            let call = &mut self.calls[position];
+            call.open = false;
+            if !call.has_input {
+                call.has_input = true;
+                out.push_back(Delta::tool_arguments(position as u32, "{}"));
+            }
+        }
+    }
+
+    fn message_stop(&mut self, out: &mut VecDeque<Delta>) {
+        let prompt = self
+            .input_tokens
+            .saturating_add(self.cache_read.unwrap_or(0))
+            .saturating_add(self.cache_creation);
+        let mut usage = Usage::new(prompt, self.output_tokens);
+        usage.cached_prompt_tokens = self.cache_read;
+        usage.reasoning_tokens = self.thinking_tokens;
+        out.push_back(Delta::usage(usage));
+        if let Some(reason) = self.finish.take() {
+            out.push_back(Delta::finish(reason));
+        }
+    }
+
+    fn parse(&mut self, data: &str, out: &mut VecDeque<Delta>) -> Result<Step, UpstreamError> {
+        let (mut kind, mut index, mut delta, mut block, mut message, mut usage) =
+            (None, None, None, None, None, None);
+        skim::object(data, |key, value| {
+            match key {
+                "type" => kind = value.string()?,
+                "index" => index = Some(value.raw()?),
+                "delta" if !value.is_null() => delta = Some(value.raw()?),
+                "content_block" if !value.is_null() => block = Some(value.raw()?),
+                "message" if !value.is_null() => message = Some(value.raw()?),
+                "usage" => usage = Some(value.raw()?),
+                _ => {}
+            }
+            Ok(())
+        })?;
+        let kind = kind.ok_or_else(|| UpstreamError::malformed("an event without a type"))?;
+        let index = || -> Result<Option<u32>, UpstreamError> {
+            skim::read(index.unwrap_or("null"), |value| value.integer())?
+                .map(u32::try_from)
+                .transpose()
+                .map_err(|_| UpstreamError::malformed("a content block index of 2^32 or more"))
+        };
+        match &*kind {
+            "message_start" => skim::read(message.unwrap_or("{}"), |message| {
+                message.object(|key, value| match key {
+                    "usage" => self.usage(value),
+                    _ => Ok(()),
+                })
+            })?,
             "content_block_start" => {
-                if let (Some(index), Some(block)) = (parsed.index, parsed.content_block) {
+                if let (Some(index), Some(block)) = (index()?, block) {
                     self.block_start(index, block, out)?;
                 }
             }
-            "content_block_delta" => {
-                let delta = parsed.delta.unwrap_or_default();
-                match delta.kind.as_deref() {
-                    Some("text_delta") => {
-                        if let Some(text) = delta.text.filter(|text| !text.is_empty()) {
-                            out.push_back(Delta::text(text.into_owned()));
-                        }
-                    }
-                    Some("thinking_delta") => {
-                        if let Some(text) = delta.thinking.filter(|text| !text.is_empty()) {
-                            out.push_back(Delta::reasoning(text.into_owned()));
-                        }
-                    }
-                    Some("input_json_delta") => {
-                        let Some(position) = self
-                            .calls
-                            .iter()
-                            .position(|call| Some(call.block) == parsed.index)
-                        else {
-                            return Err(UpstreamError::malformed(format!(
-                                "input_json_delta for block {:?}, which is no tool use",
-                                parsed.index
-                            )));
-                        };
-                        if let Some(json) = delta.partial_json.filter(|json| !json.is_empty()) {
-                            self.calls[position].has_input = true;
-                            out.push_back(Delta::tool_arguments(
-                                position as u32,
-                                json.into_owned(),
-                            ));
-                        }
-                    }
-                    _ => {}
-                }
-            }
-            "content_block_stop" => {
-                if let Some(position) = self
-                    .calls
-                    .iter()
-                    .position(|call| call.open && Some(call.block) == parsed.index)
-                {
-                    let call = &mut self.calls[position];
-                    call.open = false;
-                    if !call.has_input {
-                        call.has_input = true;
-                        out.push_back(Delta::tool_arguments(position as u32, "{}"));
-                    }
-                }
-            }
+            "content_block_delta" => self.block_delta(index()?, delta.unwrap_or("{}"), out)?,
+            "content_block_stop" => self.block_stop(index()?, out),
             "message_delta" => {
-                if let Some(usage) = &parsed.usage {
-                    self.usage(usage);
-                }
-                if let Some(reason) = parsed.delta.and_then(|delta| delta.stop_reason) {
-                    self.finish = Some(finish_reason(&reason));
-                }
+                skim::read(usage.unwrap_or("null"), |usage| self.usage(usage))?;
+                skim::read(delta.unwrap_or("{}"), |delta| {
+                    delta.object(|key, value| {
+                        if key == "stop_reason" {
+                            if let Some(reason) = value.string()? {
+                                self.finish = Some(finish_reason(&reason));
+                            }
+                        }
+                        Ok(())
+                    })
+                })?;
             }
             "message_stop" => {
-                let prompt = self
-                    .input_tokens
-                    .saturating_add(self.cache_read.unwrap_or(0))
-                    .saturating_add(self.cache_creation);
-                let mut usage = Usage::new(prompt, self.output_tokens);
-                usage.cached_prompt_tokens = self.cache_read;
-                usage.reasoning_tokens = self.thinking_tokens;
-                out.push_back(Delta::usage(usage));
-                if let Some(reason) = self.finish.take() {
-                    out.push_back(Delta::finish(reason));
-                }
+                self.message_stop(out);
                 return Ok(Step::End);
             }
-            "error" => return Err(super::error_event(event)),
+            "error" => return Err(super::openai_chat::in_band_error(data)),
             _ => {}
         }
         Ok(Step::More)
+    }
+}
+
+impl Parser for AnthropicParser {
+    fn event(
+        &mut self,
+        name: Option<&str>,
+        data: &str,
+        out: &mut VecDeque<Delta>,
+    ) -> Result<Step, UpstreamError> {
+        if name == Some("error") {
+            return Err(super::error_event(data));
+        }
+        self.parse(data, out).map_err(|error| error.in_event(data))
     }
 
     fn end_marker(&self) -> &'static str {
         "message_stop"
     }
+}
+
+/// The string `raw` (a raw value, if any), unless it is empty or `null`.
+fn non_empty(raw: Option<&str>) -> Result<Option<Cow<'_, str>>, UpstreamError> {
+    Ok(skim::read(raw.unwrap_or("null"), |value| value.string())?.filter(|text| !text.is_empty()))
+}
+
+/// Whether `json` is `{}` (whitespace allowed).
+fn is_empty_object(json: &str) -> bool {
+    json.strip_prefix('{')
+        .and_then(|rest| rest.strip_suffix('}'))
+        .is_some_and(|inner| inner.trim().is_empty())
 }
 
 /// Anthropic's stop reasons.
@@ -251,76 +333,4 @@ fn finish_reason(reason: &str) -> FinishReason {
         "refusal" => FinishReason::ContentFilter,
         other => FinishReason::Other(Cow::Owned(other.to_owned())),
     }
-}
-
-#[derive(Deserialize)]
-struct AnthropicEvent<'a> {
-    #[serde(rename = "type", borrow)]
-    kind: Cow<'a, str>,
-    #[serde(default)]
-    index: Option<u32>,
-    #[serde(default, borrow)]
-    delta: Option<DeltaJson<'a>>,
-    #[serde(default, borrow)]
-    content_block: Option<Block<'a>>,
-    #[serde(default)]
-    message: Option<Message>,
-    #[serde(default)]
-    usage: Option<UsageJson>,
-}
-
-#[derive(Deserialize, Default)]
-struct DeltaJson<'a> {
-    #[serde(default, rename = "type", borrow)]
-    kind: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    text: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    thinking: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    partial_json: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    stop_reason: Option<Cow<'a, str>>,
-}
-
-#[derive(Deserialize)]
-struct Block<'a> {
-    #[serde(default, rename = "type", borrow)]
-    kind: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    id: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    name: Option<Cow<'a, str>>,
-    #[serde(default)]
-    input: Option<serde_json::Value>,
-}
-
-#[derive(Deserialize)]
-struct Message {
-    #[serde(default)]
-    usage: Option<UsageJson>,
-}
-
-#[derive(Deserialize)]
-struct UsageJson {
-    #[serde(default)]
-    input_tokens: Option<u64>,
-    #[serde(default)]
-    output_tokens: Option<u64>,
-    #[serde(default)]
-    cache_read_input_tokens: Option<u64>,
-    #[serde(default)]
-    cache_creation_input_tokens: Option<u64>,
-    #[serde(default)]
-    output_tokens_details: Option<OutputDetails>,
-}
-
-/// Thinking tokens, where a server reports them (this crate's
-/// `AnthropicMessages` does).
-#[derive(Deserialize)]
-struct OutputDetails {
-    #[serde(default)]
-    thinking_tokens: Option<u64>,
-    #[serde(default)]
-    reasoning_tokens: Option<u64>,
 }

@@ -85,6 +85,18 @@ pub enum UpstreamError {
     Transport(#[source] BoxError),
 }
 
+impl UpstreamError {
+    /// Names the event's `data` in a [`UpstreamError::Malformed`].
+    pub(crate) fn in_event(self, data: &str) -> Self {
+        match self {
+            UpstreamError::Malformed { reason } => UpstreamError::Malformed {
+                reason: format!("{reason} in {:?}", quote(data)),
+            },
+            other => other,
+        }
+    }
+}
+
 fn unparsed_note(unparsed: &Option<String>) -> String {
     match unparsed {
         Some(text) => format!("; it sent text that is not SSE: {text:?}"),

@@ -83,8 +83,9 @@ use std::task::{ready, Context, Poll};
 use futures_core::{FusedStream, Stream};
 use pin_project_lite::pin_project;
 
+use crate::decode::Borrowed;
 use crate::decode::{Decoder, Frame};
-use crate::{Delta, Event};
+use crate::Delta;
 
 #[cfg(feature = "anthropic")]
 mod anthropic;
@@ -95,6 +96,8 @@ mod http;
 mod openai_chat;
 #[cfg(feature = "openai")]
 mod openai_responses;
+#[cfg_attr(not(any(feature = "openai", feature = "anthropic")), allow(dead_code))]
+mod skim;
 
 #[cfg(feature = "anthropic")]
 #[cfg_attr(docsrs, doc(cfg(feature = "anthropic")))]
@@ -128,17 +131,16 @@ pub enum Step {
 /// ```
 /// use std::collections::VecDeque;
 /// use llm_sse::upstream::{Parser, Step, UpstreamError};
-/// use llm_sse::{Delta, Event};
+/// use llm_sse::Delta;
 ///
 /// /// Plain text events, ended by `[DONE]`.
 /// struct PlainText;
 ///
 /// impl Parser for PlainText {
-///     fn event(&mut self, event: &Event, out: &mut VecDeque<Delta>) -> Result<Step, UpstreamError> {
-///         match event.data() {
-///             Some("[DONE]") => return Ok(Step::End),
-///             Some(text) => out.push_back(Delta::text(text.to_owned())),
-///             None => {}
+///     fn event(&mut self, _name: Option<&str>, data: &str, out: &mut VecDeque<Delta>) -> Result<Step, UpstreamError> {
+///         match data {
+///             "[DONE]" => return Ok(Step::End),
+///             text => out.push_back(Delta::text(text.to_owned())),
 ///         }
 ///         Ok(Step::More)
 ///     }
@@ -149,14 +151,21 @@ pub enum Step {
 /// }
 /// ```
 pub trait Parser {
-    /// Reads `event`, pushing the deltas it carries onto `out`.
+    /// Reads one event, its `name` (`None` when the stream gave none,
+    /// which clients treat as `message`) and its `data`, pushing the
+    /// deltas it carries onto `out`.
     ///
     /// # Errors
     ///
     /// The provider's error when the event reports one, or
     /// [`UpstreamError::Malformed`] when it is not what the format
     /// defines. The stream ends after the error.
-    fn event(&mut self, event: &Event, out: &mut VecDeque<Delta>) -> Result<Step, UpstreamError>;
+    fn event(
+        &mut self,
+        name: Option<&str>,
+        data: &str,
+        out: &mut VecDeque<Delta>,
+    ) -> Result<Step, UpstreamError>;
 
     /// The format's end marker, named in the error of a body that ends
     /// before it.
@@ -164,8 +173,13 @@ pub trait Parser {
 }
 
 impl<P: Parser + ?Sized> Parser for Box<P> {
-    fn event(&mut self, event: &Event, out: &mut VecDeque<Delta>) -> Result<Step, UpstreamError> {
-        (**self).event(event, out)
+    fn event(
+        &mut self,
+        name: Option<&str>,
+        data: &str,
+        out: &mut VecDeque<Delta>,
+    ) -> Result<Step, UpstreamError> {
+        (**self).event(name, data, out)
     }
 
     fn end_marker(&self) -> &'static str {
@@ -311,16 +325,19 @@ fn read_frames<P: Parser>(
     failure: &mut Option<UpstreamError>,
     done: &mut bool,
 ) {
-    while let Some(frame) = decoder.next_frame() {
+    while let Some(frame) = decoder.next_borrowed() {
         let result = match frame {
-            Ok(Frame::Event(event)) => match unparsed_error(unparsed) {
+            Ok(Borrowed::Event { name, data }) if unparsed.is_empty() => {
+                parser.event(name, data, pending)
+            }
+            Ok(Borrowed::Event { name, data }) => match unparsed_error(unparsed) {
                 Some(error) => Err(error),
                 None => {
                     unparsed.clear();
-                    parser.event(&event, pending)
+                    parser.event(name, data, pending)
                 }
             },
-            Ok(Frame::Unrecognized(line)) => {
+            Ok(Borrowed::Frame(Frame::Unrecognized(line))) => {
                 if unparsed.len() + line.len() < error::MAX_ERROR_BODY {
                     unparsed.push_str(&line);
                     unparsed.push('\n');
@@ -635,8 +652,7 @@ where
 /// The error an `event: error` reports: its error object's message and
 /// type, else its data as the message.
 #[cfg_attr(not(any(feature = "openai", feature = "anthropic")), allow(dead_code))]
-pub(crate) fn error_event(event: &Event) -> UpstreamError {
-    let data = event.data().unwrap_or_default();
+pub(crate) fn error_event(data: &str) -> UpstreamError {
     match error::error_object(data) {
         Some((message, error_type)) => UpstreamError::provider(message, error_type),
         None if data.trim().is_empty() => {
@@ -644,17 +660,4 @@ pub(crate) fn error_event(event: &Event) -> UpstreamError {
         }
         None => UpstreamError::provider(data.trim(), None),
     }
-}
-
-/// Parses a JSON event's data, naming the event in the error.
-#[cfg_attr(not(any(feature = "openai", feature = "anthropic")), allow(dead_code))]
-pub(crate) fn json<'a, T: serde::Deserialize<'a>>(
-    event: &'a Event,
-) -> Result<Option<T>, UpstreamError> {
-    let Some(data) = event.data() else {
-        return Ok(None);
-    };
-    serde_json::from_str(data)
-        .map(Some)
-        .map_err(|error| UpstreamError::malformed(format!("{error} in {:?}", error::quote(data))))
 }

@@ -3,10 +3,9 @@
 use std::borrow::Cow;
 use std::collections::VecDeque;
 
-use serde::Deserialize;
-
-use super::{json, Parser, Step, UpstreamError};
-use crate::{Delta, Event, FinishReason, Usage};
+use super::skim::{self, Value};
+use super::{Parser, Step, UpstreamError};
+use crate::{Delta, FinishReason, Usage};
 
 /// Reads OpenAI Chat Completions `chat.completion.chunk`s, as OpenAI and
 /// OpenAI-compatible servers (vLLM, llama.cpp, Ollama, TGI, SGLang,
@@ -61,65 +60,134 @@ impl OpenAiChatParser {
         Self::default()
     }
 
+    /// One chunk's data.
+    fn chunk(&mut self, data: &str, out: &mut VecDeque<Delta>) -> Result<(), UpstreamError> {
+        skim::object(data, |key, value| {
+            match key {
+                "choices" => value.array(|choice| self.choice(choice, out))?,
+                "usage" => {
+                    if let Some(usage) = usage(value)? {
+                        self.usage = Some(usage);
+                    }
+                }
+                "error" if !value.is_null() => return Err(in_band_error(data)),
+                _ => {}
+            }
+            Ok(())
+        })
+    }
+
     fn choice(
         &mut self,
-        choice: Choice<'_>,
+        choice: &mut Value<'_, '_>,
         out: &mut VecDeque<Delta>,
     ) -> Result<(), UpstreamError> {
-        if choice.index != 0 {
-            return Err(UpstreamError::malformed(format!(
-                "choice {} of a stream with several choices (n > 1); only one can be re-streamed",
-                choice.index
-            )));
-        }
-        if let Some(delta) = choice.delta {
-            let reasoning = delta
-                .reasoning_content
-                .filter(|text| !text.is_empty())
-                .or(delta.reasoning);
-            if let Some(text) = reasoning.filter(|text| !text.is_empty()) {
-                out.push_back(Delta::reasoning(text.into_owned()));
-            }
-            for text in [delta.content, delta.refusal].into_iter().flatten() {
-                if !text.is_empty() {
-                    out.push_back(Delta::text(text.into_owned()));
+        let mut finish = None;
+        choice.object(|key, value| {
+            match key {
+                "index" => {
+                    let index = value.integer()?.unwrap_or(0);
+                    if index != 0 {
+                        return Err(UpstreamError::malformed(format!(
+                            "choice {index} of a stream with several choices (n > 1); \
+                             only one can be re-streamed"
+                        )));
+                    }
                 }
+                "delta" => self.delta(value, out)?,
+                "finish_reason" => finish = value.string()?,
+                _ => {}
             }
-            for call in delta.tool_calls.into_iter().flatten() {
-                self.tool_call(call, out)?;
+            Ok(())
+        })?;
+        if let Some(reason) = finish {
+            out.push_back(Delta::finish(finish_reason(&reason)));
+        }
+        Ok(())
+    }
+
+    fn delta(
+        &mut self,
+        delta: &mut Value<'_, '_>,
+        out: &mut VecDeque<Delta>,
+    ) -> Result<(), UpstreamError> {
+        let (mut content, mut refusal) = (None, None);
+        let (mut reasoning_content, mut reasoning) = (None, None);
+        let mut tool_calls = None;
+        delta.object(|key, value| {
+            match key {
+                "content" => content = value.string()?,
+                "refusal" => refusal = value.string()?,
+                "reasoning_content" => reasoning_content = value.string()?,
+                "reasoning" => reasoning = value.string()?,
+                "tool_calls" => tool_calls = Some(value.raw()?),
+                _ => {}
+            }
+            Ok(())
+        })?;
+        // One of the two when a server sends both.
+        let reasoning = reasoning_content
+            .filter(|text| !text.is_empty())
+            .or(reasoning);
+        if let Some(text) = reasoning.filter(|text| !text.is_empty()) {
+            out.push_back(Delta::reasoning(text.into_owned()));
+        }
+        for text in [content, refusal].into_iter().flatten() {
+            if !text.is_empty() {
+                out.push_back(Delta::text(text.into_owned()));
             }
         }
-        if let Some(reason) = choice.finish_reason {
-            out.push_back(Delta::finish(finish_reason(&reason)));
+        if let Some(calls) = tool_calls {
+            skim::read(calls, |calls| calls.array(|call| self.tool_call(call, out)))?;
         }
         Ok(())
     }
 
     fn tool_call(
         &mut self,
-        call: ToolCall<'_>,
+        call: &mut Value<'_, '_>,
         out: &mut VecDeque<Delta>,
     ) -> Result<(), UpstreamError> {
-        let upstream_index = match call.index {
+        let (mut index, mut id, mut name, mut arguments) = (None, None, None, None);
+        call.object(|key, value| {
+            match key {
+                "index" => index = value.integer()?,
+                "id" => id = value.string()?,
+                "function" => value.object(|key, value| {
+                    match key {
+                        "name" => name = value.string()?,
+                        "arguments" => arguments = value.string()?,
+                        _ => {}
+                    }
+                    Ok(())
+                })?,
+                _ => {}
+            }
+            Ok(())
+        })?;
+        let index = index
+            .map(u32::try_from)
+            .transpose()
+            .map_err(|_| UpstreamError::malformed("a tool call index of 2^32 or more"))?;
+        let upstream_index = match index {
             Some(index) => index,
             // No index: a new id starts the next call, else the last goes on.
-            None => match (&call.id, self.calls.last()) {
+            None => match (&id, self.calls.last()) {
                 (None, Some(&last)) => last,
                 _ => self.calls.last().map_or(0, |last| last.saturating_add(1)),
             },
         };
-        let function = call.function.unwrap_or_default();
         let position = match self.calls.iter().position(|&seen| seen == upstream_index) {
             Some(position) => position,
             None => {
-                let Some(name) = function.name.filter(|name| !name.is_empty()) else {
+                let Some(name) = name.filter(|name| !name.is_empty()) else {
                     return Err(UpstreamError::malformed(format!(
                         "tool call {upstream_index} starts without a function name"
                     )));
                 };
                 let position = self.calls.len();
                 self.calls.push(upstream_index);
-                let id = match call.id {
+                let id = match id {
                     Some(id) if !id.is_empty() => id.into_owned(),
                     _ => crate::format::random_id("call_"),
                 };
@@ -127,7 +195,7 @@ impl OpenAiChatParser {
                 position
             }
         };
-        if let Some(arguments) = function.arguments.filter(|text| !text.is_empty()) {
+        if let Some(arguments) = arguments.filter(|text| !text.is_empty()) {
             out.push_back(Delta::tool_arguments(
                 position as u32,
                 arguments.into_owned(),
@@ -138,28 +206,23 @@ impl OpenAiChatParser {
 }
 
 impl Parser for OpenAiChatParser {
-    fn event(&mut self, event: &Event, out: &mut VecDeque<Delta>) -> Result<Step, UpstreamError> {
-        if event.data() == Some("[DONE]") {
+    fn event(
+        &mut self,
+        name: Option<&str>,
+        data: &str,
+        out: &mut VecDeque<Delta>,
+    ) -> Result<Step, UpstreamError> {
+        if data == "[DONE]" {
             if let Some(usage) = self.usage.take() {
                 out.push_back(Delta::usage(usage));
             }
             return Ok(Step::End);
         }
-        if event.event() == Some("error") {
-            return Err(super::error_event(event));
+        if name == Some("error") {
+            return Err(super::error_event(data));
         }
-        let Some(chunk) = json::<Chunk<'_>>(event)? else {
-            return Ok(Step::More);
-        };
-        if let Some(error) = chunk.error {
-            return Err(error.into_error());
-        }
-        for choice in chunk.choices {
-            self.choice(choice, out)?;
-        }
-        if let Some(usage) = chunk.usage {
-            self.usage = Some(usage.into_usage());
-        }
+        self.chunk(data, out)
+            .map_err(|error| error.in_event(data))?;
         Ok(Step::More)
     }
 
@@ -179,134 +242,54 @@ fn finish_reason(reason: &str) -> FinishReason {
     }
 }
 
-#[derive(Deserialize)]
-struct Chunk<'a> {
-    #[serde(default, borrow)]
-    choices: Vec<Choice<'a>>,
-    #[serde(default)]
-    usage: Option<UsageJson>,
-    #[serde(default)]
-    error: Option<ErrorJson>,
-}
-
-#[derive(Deserialize)]
-struct Choice<'a> {
-    #[serde(default)]
-    index: u32,
-    #[serde(default, borrow)]
-    delta: Option<ChoiceDelta<'a>>,
-    #[serde(default, borrow)]
-    finish_reason: Option<Cow<'a, str>>,
-}
-
-#[derive(Deserialize)]
-struct ChoiceDelta<'a> {
-    #[serde(default, borrow)]
-    content: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    refusal: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    reasoning_content: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    reasoning: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    tool_calls: Option<Vec<ToolCall<'a>>>,
-}
-
-#[derive(Deserialize)]
-struct ToolCall<'a> {
-    #[serde(default)]
-    index: Option<u32>,
-    #[serde(default, borrow)]
-    id: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    function: Option<Function<'a>>,
-}
-
-#[derive(Deserialize, Default)]
-struct Function<'a> {
-    #[serde(default, borrow)]
-    name: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    arguments: Option<Cow<'a, str>>,
-}
-
-/// OpenAI's usage object, `null`s and missing details allowed.
-#[derive(Deserialize)]
-pub(super) struct UsageJson {
-    #[serde(default, alias = "input_tokens")]
-    prompt_tokens: Option<u64>,
-    #[serde(default, alias = "output_tokens")]
-    completion_tokens: Option<u64>,
-    #[serde(default)]
-    total_tokens: Option<u64>,
-    #[serde(default, alias = "input_tokens_details")]
-    prompt_tokens_details: Option<Details>,
-    #[serde(default, alias = "output_tokens_details")]
-    completion_tokens_details: Option<Details>,
-}
-
-#[derive(Deserialize)]
-struct Details {
-    #[serde(default)]
-    cached_tokens: Option<u64>,
-    #[serde(default)]
-    reasoning_tokens: Option<u64>,
-}
-
-impl UsageJson {
-    /// The usage; the total as sent, else the sum.
-    pub(super) fn into_usage(self) -> Usage {
-        let mut usage = Usage::new(
-            self.prompt_tokens.unwrap_or(0),
-            self.completion_tokens.unwrap_or(0),
-        );
-        if let Some(total) = self.total_tokens {
-            usage.total_tokens = total;
-        }
-        usage.cached_prompt_tokens = self.prompt_tokens_details.and_then(|d| d.cached_tokens);
-        usage.reasoning_tokens = self
-            .completion_tokens_details
-            .and_then(|d| d.reasoning_tokens);
-        usage
+/// An OpenAI usage object (Chat's names, or the Responses API's), `null`s
+/// and missing details allowed; `None` for `null`.
+pub(super) fn usage(value: &mut Value<'_, '_>) -> Result<Option<Usage>, UpstreamError> {
+    if value.is_null() {
+        return Ok(None);
     }
-}
-
-/// An error object: `{"message": ..., "type": ..., "code": ...}`, or just a
-/// string.
-#[derive(Deserialize)]
-#[serde(untagged)]
-pub(super) enum ErrorJson {
-    Object {
-        #[serde(default)]
-        message: Option<String>,
-        #[serde(default, rename = "type")]
-        error_type: Option<String>,
-        #[serde(default)]
-        code: Option<serde_json::Value>,
-    },
-    Message(String),
-}
-
-impl ErrorJson {
-    pub(super) fn into_error(self) -> UpstreamError {
-        match self {
-            ErrorJson::Object {
-                message,
-                error_type,
-                code,
-            } => {
-                let code = code.and_then(|code| match code {
-                    serde_json::Value::String(code) => Some(code),
-                    serde_json::Value::Number(code) => Some(code.to_string()),
-                    _ => None,
-                });
-                UpstreamError::provider(
-                    message.unwrap_or_else(|| "the upstream reported an error".to_owned()),
-                    error_type.filter(|t| !t.is_empty()).or(code),
-                )
+    let (mut prompt, mut completion, mut total) = (None, None, None);
+    let (mut cached, mut reasoning) = (None, None);
+    value.object(|key, value| {
+        match key {
+            "prompt_tokens" | "input_tokens" => prompt = value.integer()?,
+            "completion_tokens" | "output_tokens" => completion = value.integer()?,
+            "total_tokens" => total = value.integer()?,
+            "prompt_tokens_details" | "input_tokens_details" => {
+                cached = detail(value, "cached_tokens")?;
             }
-            ErrorJson::Message(message) => UpstreamError::provider(message, None),
+            "completion_tokens_details" | "output_tokens_details" => {
+                reasoning = detail(value, "reasoning_tokens")?;
+            }
+            _ => {}
         }
+        Ok(())
+    })?;
+    let mut usage = Usage::new(prompt.unwrap_or(0), completion.unwrap_or(0));
+    if let Some(total) = total {
+        usage.total_tokens = total;
+    }
+    usage.cached_prompt_tokens = cached;
+    usage.reasoning_tokens = reasoning;
+    Ok(Some(usage))
+}
+
+/// The count `name` of a details object, which may be `null`.
+fn detail(value: &mut Value<'_, '_>, name: &str) -> Result<Option<u64>, UpstreamError> {
+    let mut count = None;
+    value.object(|key, value| {
+        if key == name {
+            count = value.integer()?;
+        }
+        Ok(())
+    })?;
+    Ok(count)
+}
+
+/// The error an in-band `{"error": ...}` object reports.
+pub(super) fn in_band_error(data: &str) -> UpstreamError {
+    match super::error::error_object(data) {
+        Some((message, error_type)) => UpstreamError::provider(message, error_type),
+        None => UpstreamError::provider("the upstream reported an error", None),
     }
 }

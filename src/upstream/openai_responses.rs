@@ -3,11 +3,10 @@
 use std::borrow::Cow;
 use std::collections::VecDeque;
 
-use serde::Deserialize;
-
-use super::openai_chat::{ErrorJson, UsageJson};
-use super::{json, Parser, Step, UpstreamError};
-use crate::{Delta, Event, FinishReason};
+use super::openai_chat::{in_band_error, usage};
+use super::skim;
+use super::{Parser, Step, UpstreamError};
+use crate::{Delta, FinishReason};
 
 /// Reads OpenAI Responses API events (`POST /v1/responses` with
 /// `stream: true`), ended by `response.completed` or
@@ -63,7 +62,7 @@ pub struct OpenAiResponsesParser {
 /// A function call item seen so far.
 #[derive(Debug)]
 struct Call {
-    output_index: Option<u32>,
+    output_index: Option<u64>,
     item_id: Option<String>,
     /// Whether any argument text was passed on.
     has_arguments: bool,
@@ -75,59 +74,69 @@ impl OpenAiResponsesParser {
         Self::default()
     }
 
-    /// The position of the call `event` belongs to.
-    fn call(&self, event: &ResponsesEvent<'_>) -> Result<usize, UpstreamError> {
+    /// The position of the call an arguments event belongs to.
+    fn call(&self, fields: &Fields<'_>) -> Result<usize, UpstreamError> {
+        let (item_id, output_index) = fields.call_key()?;
         let found = self.calls.iter().position(|call| {
-            match (
-                &event.item_id,
-                &call.item_id,
-                event.output_index,
-                call.output_index,
-            ) {
+            match (&item_id, &call.item_id, output_index, call.output_index) {
                 (Some(id), Some(known), _, _) => id == known,
                 (_, _, Some(index), Some(known)) => index == known,
                 _ => false,
             }
         });
-        // A server that names neither means its latest call.
         match found {
             Some(position) => Ok(position),
-            None if event.item_id.is_none() && event.output_index.is_none() => {
+            // A server that names neither means its latest call.
+            None if item_id.is_none() && output_index.is_none() => {
                 self.calls.len().checked_sub(1).ok_or_else(|| {
                     UpstreamError::malformed("function call arguments before any call")
                 })
             }
             None => Err(UpstreamError::malformed(format!(
                 "{} for an unknown function call",
-                event.kind
+                fields.kind
             ))),
         }
     }
 
     fn item_added(
         &mut self,
-        event: &ResponsesEvent<'_>,
-        item: Item<'_>,
+        fields: &Fields<'_>,
         out: &mut VecDeque<Delta>,
     ) -> Result<(), UpstreamError> {
-        if item.kind.as_deref() != Some("function_call") {
+        let (mut kind, mut id, mut call_id, mut name, mut arguments) =
+            (None, None, None, None, None);
+        skim::read(fields.item.unwrap_or("{}"), |item| {
+            item.object(|key, value| {
+                match key {
+                    "type" => kind = value.string()?,
+                    "id" => id = value.string()?,
+                    "call_id" => call_id = value.string()?,
+                    "name" => name = value.string()?,
+                    "arguments" => arguments = value.string()?,
+                    _ => {}
+                }
+                Ok(())
+            })
+        })?;
+        if kind.as_deref() != Some("function_call") {
             return Ok(());
         }
-        let Some(name) = item.name.filter(|name| !name.is_empty()) else {
+        let Some(name) = name.filter(|name| !name.is_empty()) else {
             return Err(UpstreamError::malformed(
                 "a function call item without a name",
             ));
         };
         let position = self.calls.len() as u32;
-        let id = match item.call_id.or_else(|| item.id.clone()) {
-            Some(id) if !id.is_empty() => id.into_owned(),
+        let call_id = match call_id.or_else(|| id.clone()) {
+            Some(call_id) if !call_id.is_empty() => call_id.into_owned(),
             _ => crate::format::random_id("call_"),
         };
-        out.push_back(Delta::tool_call(position, id, name.into_owned()));
-        let arguments = item.arguments.filter(|text| !text.is_empty());
+        out.push_back(Delta::tool_call(position, call_id, name.into_owned()));
+        let arguments = arguments.filter(|text| !text.is_empty());
         self.calls.push(Call {
-            output_index: event.output_index,
-            item_id: item.id.map(Cow::into_owned),
+            output_index: fields.call_key()?.1,
+            item_id: id.map(Cow::into_owned),
             has_arguments: arguments.is_some(),
         });
         if let Some(arguments) = arguments {
@@ -136,11 +145,34 @@ impl OpenAiResponsesParser {
         Ok(())
     }
 
-    fn finish(&self, response: Option<ResponseJson>, completed: bool, out: &mut VecDeque<Delta>) {
-        let response = response.unwrap_or_default();
-        if let Some(usage) = response.usage {
-            out.push_back(Delta::usage(usage.into_usage()));
-        }
+    /// The usage and finish reason of `response.completed` (`completed`)
+    /// or `response.incomplete`.
+    fn finish(
+        &self,
+        response: &str,
+        completed: bool,
+        out: &mut VecDeque<Delta>,
+    ) -> Result<(), UpstreamError> {
+        let mut reason = None;
+        skim::read(response, |response| {
+            response.object(|key, value| {
+                match key {
+                    "usage" => {
+                        if let Some(usage) = usage(value)? {
+                            out.push_back(Delta::usage(usage));
+                        }
+                    }
+                    "incomplete_details" => value.object(|key, value| {
+                        if key == "reason" {
+                            reason = value.string()?;
+                        }
+                        Ok(())
+                    })?,
+                    _ => {}
+                }
+                Ok(())
+            })
+        })?;
         let reason = if completed {
             if self.calls.is_empty() {
                 FinishReason::Stop
@@ -148,53 +180,42 @@ impl OpenAiResponsesParser {
                 FinishReason::ToolCalls
             }
         } else {
-            match response
-                .incomplete_details
-                .and_then(|details| details.reason)
-                .as_deref()
-            {
+            match reason.as_deref() {
                 Some("max_output_tokens") | None => FinishReason::Length,
                 Some("content_filter") => FinishReason::ContentFilter,
                 Some(other) => FinishReason::Other(Cow::Owned(other.to_owned())),
             }
         };
         out.push_back(Delta::finish(reason));
+        Ok(())
     }
-}
 
-impl Parser for OpenAiResponsesParser {
-    fn event(&mut self, event: &Event, out: &mut VecDeque<Delta>) -> Result<Step, UpstreamError> {
-        let Some(parsed) = json::<ResponsesEvent<'_>>(event)? else {
-            return Ok(Step::More);
-        };
-        let mut parsed = parsed;
-        match &*parsed.kind {
+    fn parse(&mut self, data: &str, out: &mut VecDeque<Delta>) -> Result<Step, UpstreamError> {
+        let fields = Fields::read(data)?;
+        match &*fields.kind {
             "response.output_text.delta" | "response.refusal.delta" => {
-                if let Some(text) = parsed.delta.take().filter(|text| !text.is_empty()) {
+                if let Some(text) = fields.delta()? {
                     out.push_back(Delta::text(text.into_owned()));
                 }
             }
             "response.reasoning_text.delta" | "response.reasoning_summary_text.delta" => {
-                if let Some(text) = parsed.delta.take().filter(|text| !text.is_empty()) {
+                if let Some(text) = fields.delta()? {
                     out.push_back(Delta::reasoning(text.into_owned()));
                 }
             }
-            "response.output_item.added" => {
-                if let Some(item) = parsed.item.take() {
-                    self.item_added(&parsed, item, out)?;
-                }
-            }
+            "response.output_item.added" => self.item_added(&fields, out)?,
             "response.function_call_arguments.delta" => {
-                let position = self.call(&parsed)?;
-                if let Some(text) = parsed.delta.take().filter(|text| !text.is_empty()) {
+                let position = self.call(&fields)?;
+                if let Some(text) = fields.delta()? {
                     self.calls[position].has_arguments = true;
                     out.push_back(Delta::tool_arguments(position as u32, text.into_owned()));
                 }
             }
             "response.function_call_arguments.done" => {
-                let position = self.call(&parsed)?;
+                let position = self.call(&fields)?;
                 let call = &mut self.calls[position];
-                if let Some(text) = parsed.arguments.take().filter(|text| !text.is_empty()) {
+                let arguments = string(fields.arguments)?;
+                if let Some(text) = arguments.filter(|text| !text.is_empty()) {
                     if !call.has_arguments {
                         call.has_arguments = true;
                         out.push_back(Delta::tool_arguments(position as u32, text.into_owned()));
@@ -202,36 +223,37 @@ impl Parser for OpenAiResponsesParser {
                 }
             }
             "response.completed" => {
-                self.finish(parsed.response.take(), true, out);
+                self.finish(fields.response.unwrap_or("{}"), true, out)?;
                 return Ok(Step::End);
             }
             "response.incomplete" => {
-                self.finish(parsed.response.take(), false, out);
+                self.finish(fields.response.unwrap_or("{}"), false, out)?;
                 return Ok(Step::End);
             }
             "response.failed" => {
-                let error = parsed.response.take().and_then(|response| response.error);
-                return Err(error.map_or_else(
-                    || UpstreamError::provider("the response failed", None),
-                    ErrorJson::into_error,
-                ));
+                return Err(match fields.response {
+                    Some(response) => in_band_error(response),
+                    None => UpstreamError::provider("the response failed", None),
+                });
             }
-            "error" => {
-                // `{"type":"error","code":...,"message":...}`, or the
-                // error object nested as some servers send it.
-                if let (None, Some(error)) = (&parsed.message, parsed.error.take()) {
-                    return Err(error.into_error());
-                }
-                let message = parsed.message.take().map_or_else(
-                    || "the upstream sent an error event".to_owned(),
-                    Cow::into_owned,
-                );
-                let code = parsed.code.take().map(Cow::into_owned);
-                return Err(UpstreamError::provider(message, code));
-            }
+            // `{"type":"error","code":...,"message":...}`, or an error
+            // object nested as some servers send it.
+            "error" => return Err(in_band_error(data)),
             _ => {}
         }
         Ok(Step::More)
+    }
+}
+
+impl Parser for OpenAiResponsesParser {
+    fn event(
+        &mut self,
+        _name: Option<&str>,
+        data: &str,
+        out: &mut VecDeque<Delta>,
+    ) -> Result<Step, UpstreamError> {
+        // The data's `type` names the event; the SSE name repeats it.
+        self.parse(data, out).map_err(|error| error.in_event(data))
     }
 
     fn end_marker(&self) -> &'static str {
@@ -239,57 +261,62 @@ impl Parser for OpenAiResponsesParser {
     }
 }
 
-/// The fields of every Responses event this parser reads.
-#[derive(Deserialize)]
-struct ResponsesEvent<'a> {
-    #[serde(rename = "type", borrow)]
+/// The members of a Responses event this parser reads, raw: an event
+/// reads only those its type defines, so an unknown event's members of
+/// other shapes are no error.
+struct Fields<'a> {
     kind: Cow<'a, str>,
-    #[serde(default, borrow)]
-    delta: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    arguments: Option<Cow<'a, str>>,
-    #[serde(default)]
-    output_index: Option<u32>,
-    #[serde(default, borrow)]
-    item_id: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    item: Option<Item<'a>>,
-    #[serde(default)]
-    response: Option<ResponseJson>,
-    #[serde(default, borrow)]
-    code: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    message: Option<Cow<'a, str>>,
-    #[serde(default)]
-    error: Option<ErrorJson>,
+    delta: Option<&'a str>,
+    arguments: Option<&'a str>,
+    output_index: Option<&'a str>,
+    item_id: Option<&'a str>,
+    item: Option<&'a str>,
+    response: Option<&'a str>,
 }
 
-#[derive(Deserialize)]
-struct Item<'a> {
-    #[serde(default, rename = "type", borrow)]
-    kind: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    id: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    call_id: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    name: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    arguments: Option<Cow<'a, str>>,
+impl<'a> Fields<'a> {
+    fn delta(&self) -> Result<Option<Cow<'a, str>>, UpstreamError> {
+        Ok(string(self.delta)?.filter(|text| !text.is_empty()))
+    }
+
+    /// Where the event's call is: its item id and output index.
+    fn call_key(&self) -> Result<(Option<Cow<'a, str>>, Option<u64>), UpstreamError> {
+        Ok((
+            string(self.item_id)?,
+            skim::read(self.output_index.unwrap_or("null"), |value| value.integer())?,
+        ))
+    }
+
+    fn read(data: &'a str) -> Result<Self, UpstreamError> {
+        let mut fields = Fields {
+            kind: Cow::Borrowed(""),
+            delta: None,
+            arguments: None,
+            output_index: None,
+            item_id: None,
+            item: None,
+            response: None,
+        };
+        let mut kind = None;
+        skim::object(data, |key, value| {
+            match key {
+                "type" => kind = value.string()?,
+                "delta" => fields.delta = Some(value.raw()?),
+                "arguments" => fields.arguments = Some(value.raw()?),
+                "output_index" => fields.output_index = Some(value.raw()?),
+                "item_id" => fields.item_id = Some(value.raw()?),
+                "item" if !value.is_null() => fields.item = Some(value.raw()?),
+                "response" if !value.is_null() => fields.response = Some(value.raw()?),
+                _ => {}
+            }
+            Ok(())
+        })?;
+        fields.kind = kind.ok_or_else(|| UpstreamError::malformed("an event without a type"))?;
+        Ok(fields)
+    }
 }
 
-#[derive(Deserialize, Default)]
-struct ResponseJson {
-    #[serde(default)]
-    usage: Option<UsageJson>,
-    #[serde(default)]
-    incomplete_details: Option<IncompleteDetails>,
-    #[serde(default)]
-    error: Option<ErrorJson>,
-}
-
-#[derive(Deserialize)]
-struct IncompleteDetails {
-    #[serde(default)]
-    reason: Option<String>,
+/// The string `raw` (a raw value, if any); `None` for none or `null`.
+fn string(raw: Option<&str>) -> Result<Option<Cow<'_, str>>, UpstreamError> {
+    skim::read(raw.unwrap_or("null"), |value| value.string())
 }

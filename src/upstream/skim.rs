@@ -546,4 +546,122 @@ mod tests {
             assert_eq!(find(&vec![b'z'; len], 0, structural), None);
         }
     }
+
+    mod differential {
+        use proptest::prelude::*;
+        use serde_json::{Map, Value as Json};
+
+        use super::super::{object, Value};
+
+        fn json() -> impl Strategy<Value = Json> {
+            let leaf = prop_oneof![
+                Just(Json::Null),
+                any::<bool>().prop_map(Json::Bool),
+                any::<u64>().prop_map(Json::from),
+                any::<i32>().prop_map(Json::from),
+                any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(Json::from),
+                // Quotes, backslashes, control characters, non-ASCII.
+                "[a-z\"\\\\\n\t\u{0}\u{1f}é🦀 ]{0,12}".prop_map(Json::String),
+            ];
+            leaf.prop_recursive(4, 32, 6, |inner| {
+                prop_oneof![
+                    proptest::collection::vec(inner.clone(), 0..5).prop_map(Json::Array),
+                    proptest::collection::btree_map("[a-z\"\\\\é]{0,6}", inner, 0..5)
+                        .prop_map(|m| Json::Object(m.into_iter().collect::<Map<_, _>>())),
+                ]
+            })
+        }
+
+        fn read_all(value: &mut Value<'_, '_>, expected: &Json) -> Result<(), String> {
+            match expected {
+                Json::String(text) => {
+                    let got = value.string().map_err(|e| e.to_string())?;
+                    if got.as_deref() != Some(text.as_str()) {
+                        return Err(format!("string {got:?} != {text:?}"));
+                    }
+                }
+                Json::Object(map) => {
+                    let mut seen = Vec::new();
+                    value
+                        .object(|key, value| {
+                            seen.push(key.to_owned());
+                            let want = map.get(key).expect("a key of the map");
+                            read_all(value, want).map_err(crate::upstream::UpstreamError::malformed)
+                        })
+                        .map_err(|e| e.to_string())?;
+                    if seen.len() != map.len() {
+                        return Err(format!("visited {seen:?} of {map:?}"));
+                    }
+                }
+                Json::Array(items) => {
+                    let mut at = 0;
+                    value
+                        .array(|value| {
+                            let want = &items[at];
+                            at += 1;
+                            read_all(value, want).map_err(crate::upstream::UpstreamError::malformed)
+                        })
+                        .map_err(|e| e.to_string())?;
+                    if at != items.len() {
+                        return Err(format!("visited {at} of {} items", items.len()));
+                    }
+                }
+                // Numbers and literals: the text serde_json wrote.
+                other => {
+                    let raw = value.raw().map_err(|e| e.to_string())?;
+                    let written = other.to_string();
+                    if raw != written {
+                        return Err(format!("raw {raw} != {written}"));
+                    }
+                }
+            }
+            Ok(())
+        }
+
+        proptest! {
+            /// Whatever serde_json writes (compact or pretty), the skim
+            /// visits every member and item and reads every leaf as
+            /// serde_json does, and skips any of them whole.
+            #[test]
+            fn skims_what_serde_json_writes(
+                members in proptest::collection::btree_map("[a-z\"é]{0,6}", json(), 0..6),
+                pretty in any::<bool>(),
+            ) {
+                let document = Json::Object(members.into_iter().collect());
+                let text = if pretty {
+                    serde_json::to_string_pretty(&document).unwrap()
+                } else {
+                    serde_json::to_string(&document).unwrap()
+                };
+                let Json::Object(map) = &document else { unreachable!() };
+                let mut raw = Vec::new();
+                let result = object(&text, |key, value| {
+                    let want = &map[key];
+                    read_all(value, want).map_err(crate::upstream::UpstreamError::malformed)?;
+                    raw.push(key.to_owned());
+                    Ok(())
+                });
+                prop_assert!(result.is_ok(), "{result:?} for {text}");
+                prop_assert_eq!(raw.len(), map.len());
+                // Skipping everything is fine too.
+                prop_assert!(object(&text, |_, _| Ok(())).is_ok());
+            }
+
+            /// Cut anywhere, a document is an error, never a panic.
+            #[test]
+            fn cut_documents_are_errors(
+                members in proptest::collection::btree_map("[a-z]{1,4}", json(), 1..5),
+                cut in any::<proptest::sample::Index>(),
+            ) {
+                let text = serde_json::to_string(&Json::Object(members.into_iter().collect())).unwrap();
+                let mut at = cut.index(text.len());
+                while !text.is_char_boundary(at) {
+                    at -= 1;
+                }
+                let cut_text = &text[..at];
+                let result = object(cut_text, |_, value| value.raw().map(|_| ()));
+                prop_assert!(result.is_err(), "{cut_text:?} was accepted");
+            }
+        }
+    }
 }

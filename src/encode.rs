@@ -50,48 +50,55 @@ impl<'a> Iterator for Lines<'a> {
 
 /// Position of the first CR or LF in `bytes`.
 ///
-/// Checks eight bytes at a time for any byte below 0x0E (CR and LF are
-/// 0x0D and 0x0A): one test per word instead of one per line break. The
-/// rare other bytes it finds (a tab, NUL) send the word through the exact
-/// check. Model text is mostly long runs without a line break, so this is
-/// the encoder's and the decoder's hot loop.
+/// Checks sixteen bytes at a time for any byte below 0x0E (CR and LF are
+/// 0x0D and 0x0A): one test per word instead of one per line break. A hit
+/// (or a rare other byte below 0x0E, a tab or NUL) takes the exact test.
+/// Model text is mostly long runs without a line break, so this is the
+/// encoder's and the decoder's hot loop.
 #[inline]
 pub(crate) fn find_line_break(bytes: &[u8]) -> Option<usize> {
     const LO: u64 = 0x0101_0101_0101_0101;
     const HI: u64 = 0x8080_8080_8080_8080;
-    let is_break = |b: &u8| *b == b'\r' || *b == b'\n';
-
-    // Every byte below 0x0E sets its high bit (and maybe a few above it),
-    // so no CR or LF is ever missed.
-    let low = |chunk: &[u8]| {
+    let word = |chunk: &[u8]| {
         let mut word = [0; 8];
         word.copy_from_slice(chunk);
-        let w = u64::from_le_bytes(word);
-        w.wrapping_sub(LO * 0x0E) & !w & HI
+        u64::from_le_bytes(word)
     };
+    // Every byte below 0x0E sets its high bit (and maybe a few above it),
+    // so no CR or LF is ever missed.
+    let low = |w: u64| w.wrapping_sub(LO * 0x0E) & !w & HI;
+    // The high bit of each CR or LF; only bytes above the first can be
+    // false positives, so the lowest bit is exact.
+    let exact = |w: u64| {
+        let zero = |x: u64| x.wrapping_sub(LO) & !x & HI;
+        zero(w ^ (LO * u64::from(b'\r'))) | zero(w ^ (LO * u64::from(b'\n')))
+    };
+    let at = |found: u64| (found.trailing_zeros() / 8) as usize;
 
     // Sixteen bytes a round, then eight, then the rest.
     let mut offset = 0;
     while let Some(pair) = bytes.get(offset..offset + 16) {
-        let (a, b) = pair.split_at(8);
+        let (a, b) = (word(&pair[..8]), word(&pair[8..]));
         if low(a) | low(b) != 0 {
-            if let Some(i) = pair.iter().position(is_break) {
-                return Some(offset + i);
+            if exact(a) != 0 {
+                return Some(offset + at(exact(a)));
+            }
+            if exact(b) != 0 {
+                return Some(offset + 8 + at(exact(b)));
             }
         }
         offset += 16;
     }
     if let Some(chunk) = bytes.get(offset..offset + 8) {
-        if low(chunk) != 0 {
-            if let Some(i) = chunk.iter().position(is_break) {
-                return Some(offset + i);
-            }
+        let w = word(chunk);
+        if exact(w) != 0 {
+            return Some(offset + at(exact(w)));
         }
         offset += 8;
     }
     bytes[offset..]
         .iter()
-        .position(is_break)
+        .position(|&b| b == b'\r' || b == b'\n')
         .map(|i| offset + i)
 }
 

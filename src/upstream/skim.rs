@@ -559,7 +559,9 @@ mod tests {
                 any::<bool>().prop_map(Json::Bool),
                 any::<u64>().prop_map(Json::from),
                 any::<i32>().prop_map(Json::from),
-                any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(Json::from),
+                any::<f64>()
+                    .prop_filter("finite", |f| f.is_finite())
+                    .prop_map(Json::from),
                 // Quotes, backslashes, control characters, non-ASCII.
                 "[a-z\"\\\\\n\t\u{0}\u{1f}é🦀 ]{0,12}".prop_map(Json::String),
             ];

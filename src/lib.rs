@@ -179,6 +179,12 @@
 //! algorithm exactly, with bounded memory and linear time however the input
 //! is chunked; [`decode::DecodeStream`] runs it over a body stream.
 //!
+//! For gateways, `upstream` (feature `upstream`) parses a provider's
+//! stream (OpenAI Chat Completions, OpenAI Responses, Anthropic Messages)
+//! back into [`Delta`]s that leave in any format, and holds the response
+//! until a commit point, so an upstream failure before the first byte is
+//! still an HTTP status in the client's error shape, or a retry.
+//!
 //! # Feature flags
 //!
 //! No feature is on by default.
@@ -202,6 +208,10 @@
 //!   fold `format::AnthropicMessage`.
 //! - `vercel`: `format::VercelUiStream`, the Vercel AI SDK UI message
 //!   stream.
+//! - `upstream`: the `upstream` module, provider stream parsers for
+//!   gateways (`OpenAiChatParser` and `OpenAiResponsesParser` with
+//!   `openai`, `AnthropicParser` with `anthropic`) and the commit point;
+//!   `upstream::from_response` with `http-body`.
 //! - `full`: every feature above.
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]

@@ -284,7 +284,10 @@ fn cut(bytes: &[u8], cuts: &[usize]) -> Vec<Vec<u8>> {
     chunks
 }
 
-const FIXTURES: &[(&str, fn() -> Box<dyn Parser>)] = &[
+/// A fixture and a fresh parser for it.
+type Fixture = (&'static str, fn() -> Box<dyn Parser>);
+
+const FIXTURES: &[Fixture] = &[
     ("openai_chat_text.sse", || Box::new(OpenAiChatParser::new())),
     (
         "openai_chat_tools.sse",
@@ -351,12 +354,10 @@ mod commit_point {
             .into_bytes()
     }
 
-    fn body(
-        parts: Vec<Result<Vec<u8>, std::io::Error>>,
-    ) -> upstream::Deltas<
-        stream::Iter<std::vec::IntoIter<Result<Vec<u8>, std::io::Error>>>,
-        OpenAiChatParser,
-    > {
+    type Part = Result<Vec<u8>, std::io::Error>;
+    type Upstream = upstream::Deltas<stream::Iter<std::vec::IntoIter<Part>>, OpenAiChatParser>;
+
+    fn body(parts: Vec<Part>) -> Upstream {
         upstream::parse(stream::iter(parts), OpenAiChatParser::new())
     }
 

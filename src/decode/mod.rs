@@ -233,6 +233,7 @@ impl Decoder {
     /// [`next_frame`](Decoder::next_frame) with an event's name and data
     /// lent from the decoder's own buffers, which the next call reuses: no
     /// allocation per event.
+    #[cfg_attr(not(feature = "upstream"), allow(dead_code))]
     pub(crate) fn next_borrowed(&mut self) -> Option<Result<Borrowed<'_>, DecodeError>> {
         Some(self.next_item()?.map(|item| match item {
             Item::Frame(frame) => Borrowed::Frame(frame),
@@ -395,6 +396,7 @@ enum Item {
 
 /// A frame whose event, if it is one, is lent from the decoder.
 #[derive(Debug)]
+#[cfg_attr(not(feature = "upstream"), allow(dead_code))]
 pub(crate) enum Borrowed<'a> {
     /// A dispatched event's name (`None` when empty) and data.
     Event {

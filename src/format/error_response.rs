@@ -172,7 +172,7 @@ impl ErrorResponse {
 
 /// The text of JSON this crate wrote, which is always UTF-8.
 fn utf8(buf: BytesMut) -> String {
-    String::from_utf8(buf.to_vec()).unwrap_or_default()
+    String::from_utf8(Vec::from(buf)).unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -286,7 +286,7 @@ impl AnthropicParser {
                 self.message_stop(out);
                 return Ok(Step::End);
             }
-            "error" => return Err(super::openai_chat::in_band_error(data)),
+            "error" => return Err(super::in_band_error(data)),
             _ => {}
         }
         Ok(Step::More)

@@ -661,3 +661,12 @@ pub(crate) fn error_event(data: &str) -> UpstreamError {
         None => UpstreamError::provider(data.trim(), None),
     }
 }
+
+/// The error an in-band `{"error": ...}` object reports.
+#[cfg_attr(not(any(feature = "openai", feature = "anthropic")), allow(dead_code))]
+pub(crate) fn in_band_error(data: &str) -> UpstreamError {
+    match error::error_object(data) {
+        Some((message, error_type)) => UpstreamError::provider(message, error_type),
+        None => UpstreamError::provider("the upstream reported an error", None),
+    }
+}

@@ -70,7 +70,7 @@ impl OpenAiChatParser {
                         self.usage = Some(usage);
                     }
                 }
-                "error" if !value.is_null() => return Err(in_band_error(data)),
+                "error" if !value.is_null() => return Err(super::in_band_error(data)),
                 _ => {}
             }
             Ok(())
@@ -284,12 +284,4 @@ fn detail(value: &mut Value<'_, '_>, name: &str) -> Result<Option<u64>, Upstream
         Ok(())
     })?;
     Ok(count)
-}
-
-/// The error an in-band `{"error": ...}` object reports.
-pub(super) fn in_band_error(data: &str) -> UpstreamError {
-    match super::error::error_object(data) {
-        Some((message, error_type)) => UpstreamError::provider(message, error_type),
-        None => UpstreamError::provider("the upstream reported an error", None),
-    }
 }

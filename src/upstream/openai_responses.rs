@@ -3,7 +3,8 @@
 use std::borrow::Cow;
 use std::collections::VecDeque;
 
-use super::openai_chat::{in_band_error, usage};
+use super::in_band_error;
+use super::openai_chat::usage;
 use super::skim;
 use super::{Parser, Step, UpstreamError};
 use crate::{Delta, FinishReason};

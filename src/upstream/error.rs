@@ -47,6 +47,8 @@ pub enum UpstreamError {
         error_type: Option<String>,
         /// The `retry-after` header, as sent.
         retry_after: Option<String>,
+        /// The body as sent (its first 64 KiB; invalid UTF-8 replaced).
+        body: String,
     },
     /// The upstream reported an error inside its stream: an `error` object
     /// in a chunk, an `error` event, `response.failed`, or a JSON error
@@ -129,6 +131,7 @@ impl UpstreamError {
             message,
             error_type,
             retry_after: retry_after.map(str::to_owned),
+            body: text.into_owned(),
         }
     }
 
@@ -317,6 +320,10 @@ mod tests {
         let openai = br#"{"error":{"message":"bad key","type":"invalid_request_error","code":"invalid_api_key"}}"#;
         let error = UpstreamError::from_status(401, openai, None);
         assert_eq!(error.message(), "bad key");
+        assert!(
+            matches!(&error, UpstreamError::Status { body, .. } if body.as_bytes() == openai),
+            "{error:?}"
+        );
         assert_eq!(error.error_type(), Some("invalid_request_error"));
         assert!(!error.is_retryable());
 

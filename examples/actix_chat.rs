@@ -101,12 +101,7 @@ fn error_response(status: u16, body: &serde_json::Value) -> HttpResponse {
 /// Anthropic Messages, or the Vercel AI SDK UI message stream.
 async fn api(api: Api, request: HttpRequest, body: Bytes) -> HttpResponse {
     match shared::api::answer(api, query_map(&request), &body).await {
-        Reply::Error(status, content_type, body) => {
-            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            HttpResponse::build(status)
-                .content_type(content_type)
-                .body(body)
-        }
+        Reply::Error(error) => actix_web::Responder::respond_to(error, &request),
         Reply::Json(json) => HttpResponse::Ok()
             .content_type(ContentType::json())
             .body(json),

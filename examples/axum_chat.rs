@@ -110,10 +110,7 @@ fn error_response(status: u16, body: serde_json::Value) -> Response {
 /// Anthropic Messages, or the Vercel AI SDK UI message stream.
 async fn api(api: Api, query: Option<String>, body: Bytes) -> Response {
     match shared::api::answer(api, query_map(query), &body).await {
-        Reply::Error(status, content_type, body) => {
-            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            (status, [(header::CONTENT_TYPE, content_type)], body).into_response()
-        }
+        Reply::Error(error) => error.into_response(),
         Reply::Json(json) => ([(header::CONTENT_TYPE, "application/json")], json).into_response(),
         Reply::Stream(stream) => stream.into_response(),
     }

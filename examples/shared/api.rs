@@ -7,11 +7,13 @@
 use std::collections::HashMap;
 
 use futures_util::Stream;
-use llm_sse::format::{AnthropicMessages, Format, OpenAiChat, OpenAiResponses, VercelUiStream};
+use llm_sse::format::{
+    AnthropicMessages, ErrorResponse, Format, OpenAiChat, OpenAiResponses, VercelUiStream,
+};
 use llm_sse::observe::MetricsObserver;
 use llm_sse::{Delta, SseStream, TokioTimer};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::{BadRequest, Knobs, MockError};
 
@@ -55,8 +57,8 @@ struct Ask {
 /// How a framework answers: an error before any stream, one JSON body, or
 /// a stream.
 pub(crate) enum Reply<S> {
-    /// Status, content type and body.
-    Error(u16, &'static str, String),
+    /// An error in the API's own shape.
+    Error(ErrorResponse),
     /// A whole answer (`stream: false`).
     Json(String),
     /// The answer as SSE.
@@ -170,49 +172,15 @@ fn responses_format(ask: &Ask, prompt_tokens: u64) -> OpenAiResponses {
         .max_output_tokens(ask.max_tokens)
 }
 
-/// An error before any stream, in `api`'s own shape.
+/// An error before any stream, in `api`'s own shape; a 429 asks the client
+/// to wait a second, as providers do.
 fn error_reply<S>(api: Api, status: u16, message: &str) -> Reply<S> {
-    let body = match api {
-        Api::ChatCompletions | Api::Responses => openai_error(status, message),
-        Api::Messages => anthropic_error(status, message),
-        Api::UiChat => {
-            return Reply::Error(status, "text/plain; charset=utf-8", message.to_owned())
-        }
+    let response = match api {
+        Api::ChatCompletions | Api::Responses => ErrorResponse::openai(status, message),
+        Api::Messages => ErrorResponse::anthropic(status, message),
+        Api::UiChat => ErrorResponse::text(status, message),
     };
-    Reply::Error(status, "application/json", body.to_string())
-}
-
-/// An OpenAI error body: its `type`, and for a 429 the `code` OpenAI sends.
-fn openai_error(status: u16, message: &str) -> Value {
-    let kind = match status {
-        401 => "authentication_error",
-        403 => "permission_error",
-        404 => "not_found_error",
-        429 => "requests",
-        400..=499 => "invalid_request_error",
-        _ => "server_error",
-    };
-    let code = if status == 429 {
-        json!("rate_limit_exceeded")
-    } else {
-        Value::Null
-    };
-    json!({"error": {"message": message, "type": kind, "param": null, "code": code}})
-}
-
-/// An Anthropic error body.
-fn anthropic_error(status: u16, message: &str) -> Value {
-    let kind = match status {
-        401 => "authentication_error",
-        403 => "permission_error",
-        404 => "not_found_error",
-        413 => "request_too_large",
-        429 => "rate_limit_error",
-        529 => "overloaded_error",
-        400..=499 => "invalid_request_error",
-        _ => "api_error",
-    };
-    json!({"type": "error", "error": {"type": kind, "message": message}})
+    Reply::Error(response.retry_after((status == 429).then_some("1")))
 }
 
 /// The text of a message's content: a string, or the text of its parts

@@ -1,13 +1,15 @@
-"""What only a gateway can show: a client that leaves mid-answer stops the
-upstream's generation. Each argument is `GATEWAY_URL=UPSTREAM_URL`; the
-upstream is one of the example servers, whose `/metrics` counts its
-streams by outcome.
+"""What only a gateway can show. Each argument is `GATEWAY_URL=UPSTREAM_URL`;
+the upstream is one of the example servers, whose `/metrics` counts its
+streams by outcome. For every client API the gateway serves:
 
-For every client API the gateway serves, a streaming request for a long,
-slow answer is read until its first event and then closed; the upstream
-must then count one more `cancelled` stream and have no stream left
-open. The wait for the upstream to notice is bounded (10 s), so a
-gateway that keeps the upstream request open fails instead of hanging.
+- the upstream's `429` (the `status=429` knob; the example servers send
+  `retry-after: 1` with it) reaches the client as a `429` with the same
+  `retry-after`, in the client API's own error shape;
+- a streaming request for a long, slow answer is read until its first
+  event and then closed; the upstream must then count one more
+  `cancelled` stream and have no stream left open. The wait for the
+  upstream to notice is bounded (10 s), so a gateway that keeps the
+  upstream request open fails instead of hanging.
 """
 
 from __future__ import annotations
@@ -64,7 +66,43 @@ def cancelled_and_active(upstream: str) -> tuple[float, float]:
     )
 
 
-def check(gateway: str, upstream: str, path: str) -> str | None:
+def error_shape(path: str, content_type: str, body: bytes) -> str | None:
+    """Whether a 429 body is in the error shape of the API at `path`."""
+    if path == "/api/chat":
+        ok = content_type.startswith("text/plain") and b"429" in body
+        return None if ok else f"expected a text error, got {content_type}: {body!r}"
+    try:
+        error = json.loads(body)
+    except ValueError:
+        return f"not JSON: {body!r}"
+    if path == "/v1/messages":
+        ok = error.get("type") == "error" and error.get("error", {}).get("type") == "rate_limit_error"
+    else:
+        ok = error.get("error", {}).get("code") == "rate_limit_exceeded"
+    return None if ok else f"not the {path} error shape: {body!r}"
+
+
+def check_429(gateway: str, path: str) -> str | None:
+    conn = connect(gateway)
+    try:
+        conn.request(
+            "POST",
+            "{}?{}".format(path, urllib.parse.urlencode({"status": 429})),
+            body=json.dumps(BODIES[path]),
+            headers={"content-type": "application/json"},
+        )
+        response = conn.getresponse()
+        body = response.read()
+    finally:
+        conn.close()
+    if response.status != 429:
+        return f"status {response.status}, expected 429: {body!r}"
+    if response.getheader("retry-after") != "1":
+        return f"retry-after {response.getheader('retry-after')!r}, expected '1'"
+    return error_shape(path, response.getheader("content-type") or "", body)
+
+
+def check_cancel(gateway: str, upstream: str, path: str) -> str | None:
     cancelled, active = cancelled_and_active(upstream)
     conn = connect(gateway)
     try:
@@ -103,15 +141,21 @@ def main() -> int:
     passed = 0
     for pair in sys.argv[1:]:
         gateway, _, upstream = pair.partition("=")
+        gateway, upstream = gateway.rstrip("/"), upstream.rstrip("/")
         for path in BODIES:
-            problem = check(gateway.rstrip("/"), upstream.rstrip("/"), path)
-            label = f"{gateway}{path} -> {upstream}"
-            if problem:
-                failed += 1
-                print(f"FAIL  {label}\n      {problem}", flush=True)
-            else:
-                passed += 1
-                print(f"ok    {label}: a client that left cancelled the upstream stream", flush=True)
+            checks = [
+                ("the upstream's 429 came through, retry-after and shape right", lambda: check_429(gateway, path)),
+                ("a client that left cancelled the upstream stream", lambda: check_cancel(gateway, upstream, path)),
+            ]
+            for what, run in checks:
+                problem = run()
+                label = f"{gateway}{path} -> {upstream}"
+                if problem:
+                    failed += 1
+                    print(f"FAIL  {label}\n      {problem}", flush=True)
+                else:
+                    passed += 1
+                    print(f"ok    {label}: {what}", flush=True)
     print(f"{passed} passed, {failed} failed")
     return 1 if failed or not passed else 0
 

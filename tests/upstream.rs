@@ -243,12 +243,13 @@ fn a_body_error_is_a_transport_error() {
         upstream::parse(body, OpenAiChatParser::new()).collect::<Vec<_>>(),
     )
     .unwrap();
-    assert!(matches!(items[1], Err(UpstreamError::Transport(_))));
-    assert!(items[1]
-        .as_ref()
-        .unwrap_err()
-        .to_string()
-        .contains("connection reset"));
+    let Err(error @ UpstreamError::Transport(_)) = &items[1] else {
+        panic!("{items:?}");
+    };
+    // The client's message names no cause; the source does.
+    assert_eq!(error.to_string(), "the upstream request failed");
+    let source = std::error::Error::source(error).map(ToString::to_string);
+    assert_eq!(source.as_deref(), Some("connection reset"));
 }
 
 #[test]
@@ -259,6 +260,57 @@ fn several_choices_are_refused() {
         panic!("{items:?}")
     };
     assert!(message.contains("n > 1"), "{message}");
+}
+
+#[test]
+fn a_repeated_id_without_index_continues_its_call() {
+    let body = concat!(
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"id\":\"c1\",\"function\":{\"name\":\"f\",\"arguments\":\"{\\\"a\\\"\"}}]}}]}\n\n",
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"id\":\"c1\",\"function\":{\"arguments\":\":1}\"}}]}}]}\n\n",
+        "data: [DONE]\n\n",
+    );
+    assert_eq!(
+        parse_chunks(vec![body.as_bytes().to_vec()], OpenAiChatParser::new()),
+        ok([
+            Delta::tool_call(0, "c1", "f"),
+            Delta::tool_arguments(0, "{\"a\""),
+            Delta::tool_arguments(0, ":1}"),
+        ])
+    );
+}
+
+/// Tools Anthropic runs itself (web search) are not the client's; a stream
+/// with no usage at all leaves usage to the client format's count.
+#[test]
+fn anthropic_server_tools_are_skipped_and_no_usage_is_invented() {
+    let events = [
+        r#"{"type":"message_start","message":{"id":"m","usage":null}}"#,
+        r#"{"type":"content_block_start","index":0,"content_block":{"type":"server_tool_use","id":"srvtoolu_1","name":"web_search","input":{}}}"#,
+        r#"{"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta","partial_json":"{\"query\":\"x\"}"}}"#,
+        r#"{"type":"content_block_stop","index":0}"#,
+        r#"{"type":"content_block_start","index":1,"content_block":{"type":"web_search_tool_result","tool_use_id":"srvtoolu_1","content":[]}}"#,
+        r#"{"type":"content_block_stop","index":1}"#,
+        r#"{"type":"content_block_start","index":2,"content_block":{"type":"text","text":""}}"#,
+        r#"{"type":"content_block_delta","index":2,"delta":{"type":"text_delta","text":"Found it."}}"#,
+        r#"{"type":"message_delta","delta":{"stop_reason":"end_turn"}}"#,
+        r#"{"type":"message_stop"}"#,
+    ];
+    let body: String = events
+        .iter()
+        .map(|data| format!("data: {data}\n\n"))
+        .collect();
+    assert_eq!(
+        parse_chunks(vec![body.into_bytes()], AnthropicParser::new()),
+        ok([Delta::text("Found it."), Delta::finish(FinishReason::Stop)])
+    );
+}
+
+#[test]
+fn a_responses_error_event_may_be_named_only_by_its_event() {
+    let body =
+        b"event: error\ndata: {\"message\":\"Overloaded\",\"code\":\"server_is_overloaded\"}\n\n";
+    let items = parse_chunks(vec![body.to_vec()], OpenAiResponsesParser::new());
+    assert_eq!(items, [Err("Overloaded".to_owned())]);
 }
 
 #[test]
@@ -405,8 +457,12 @@ mod commit_point {
         );
         let error_at = sent.find("event: error").unwrap();
         assert!(
-            sent[error_at..].contains("connection reset by peer"),
+            sent[error_at..].contains("the upstream request failed"),
             "{sent}"
+        );
+        assert!(
+            !sent.contains("connection reset"),
+            "the cause leaked: {sent}"
         );
         assert!(
             !sent.contains("message_stop"),

@@ -13,11 +13,13 @@ use crate::{Delta, FinishReason, Usage};
 /// - `text_delta` is text, `thinking_delta` reasoning; thinking
 ///   signatures, redacted thinking and citations have no delta kind and
 ///   are skipped.
-/// - A `tool_use` (or `server_tool_use`) block becomes a tool call (its
-///   `id` and `name`), numbered 0, 1, 2 in block order; its
+/// - A `tool_use` block becomes a tool call (its `id` and `name`),
+///   numbered 0, 1, 2 in block order; its
 ///   `input_json_delta`s are the arguments. A block whose input came whole
 ///   in `content_block_start`, or that streamed no fragment, sends its
-///   input (`{}` at the least), so the arguments are always JSON.
+///   input (`{}` at the least), so the arguments are always JSON. Blocks
+///   of tools the server runs itself (`server_tool_use`, `mcp_tool_use`)
+///   and their results are not the client's to run, and are skipped.
 /// - `message_start` and `message_delta` give the [`Usage`] (the prompt
 ///   counts cached and cache-creating input tokens; the cached ones are
 ///   also [`Usage::cached_prompt_tokens`]; thinking tokens where the
@@ -62,6 +64,11 @@ use crate::{Delta, FinishReason, Usage};
 pub struct AnthropicParser {
     /// Tool use blocks so far: their block index.
     calls: Vec<ToolBlock>,
+    /// Blocks of tools the server runs itself (web search, code
+    /// execution, MCP): their block index.
+    server_blocks: Vec<u32>,
+    /// Whether the stream reported any usage.
+    has_usage: bool,
     input_tokens: u64,
     cache_read: Option<u64>,
     cache_creation: u64,
@@ -86,6 +93,10 @@ impl AnthropicParser {
 
     /// Reads a usage object (`message.usage`, or `message_delta`'s).
     fn usage(&mut self, usage: &mut Value<'_, '_>) -> Result<(), UpstreamError> {
+        if usage.is_null() {
+            return Ok(());
+        }
+        self.has_usage = true;
         usage.object(|key, value| {
             match key {
                 "input_tokens" => self.input_tokens = value.integer()?.unwrap_or(self.input_tokens),
@@ -129,8 +140,15 @@ impl AnthropicParser {
                 Ok(())
             })
         })?;
-        if !matches!(kind.as_deref(), Some("tool_use" | "server_tool_use")) {
-            return Ok(());
+        match kind.as_deref() {
+            Some("tool_use") => {}
+            // The server runs these itself and streams their results; the
+            // client neither declared nor runs them.
+            Some("server_tool_use" | "mcp_tool_use") => {
+                self.server_blocks.push(index);
+                return Ok(());
+            }
+            _ => return Ok(()),
         }
         let Some(name) = name.filter(|name| !name.is_empty()) else {
             return Err(UpstreamError::malformed(format!(
@@ -146,6 +164,11 @@ impl AnthropicParser {
         // An input given whole here (not `{}`, which streaming sends) goes
         // out as the arguments.
         let input = input.filter(|input| !is_empty_object(input) && *input != "null");
+        if input.is_some_and(|input| serde_json::from_str::<serde_json::Value>(input).is_err()) {
+            return Err(UpstreamError::malformed(format!(
+                "tool use block {index} with an input that is not JSON"
+            )));
+        }
         if let Some(input) = input {
             out.push_back(Delta::tool_arguments(position, input.to_owned()));
         }
@@ -187,6 +210,8 @@ impl AnthropicParser {
                     out.push_back(Delta::reasoning(text.into_owned()));
                 }
             }
+            Some("input_json_delta")
+                if index.is_some_and(|index| self.server_blocks.contains(&index)) => {}
             Some("input_json_delta") => {
                 let Some(position) = self.calls.iter().position(|call| Some(call.block) == index)
                 else {
@@ -224,10 +249,13 @@ impl AnthropicParser {
             .input_tokens
             .saturating_add(self.cache_read.unwrap_or(0))
             .saturating_add(self.cache_creation);
-        let mut usage = Usage::new(prompt, self.output_tokens);
-        usage.cached_prompt_tokens = self.cache_read;
-        usage.reasoning_tokens = self.thinking_tokens;
-        out.push_back(Delta::usage(usage));
+        // No usage at all: the client formats count what they sent.
+        if self.has_usage {
+            let mut usage = Usage::new(prompt, self.output_tokens);
+            usage.cached_prompt_tokens = self.cache_read;
+            usage.reasoning_tokens = self.thinking_tokens;
+            out.push_back(Delta::usage(usage));
+        }
         if let Some(reason) = self.finish.take() {
             out.push_back(Delta::finish(reason));
         }

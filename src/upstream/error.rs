@@ -82,8 +82,10 @@ pub enum UpstreamError {
     /// The SSE decoder dropped an event: it was larger than the limit.
     #[error(transparent)]
     Decode(#[from] DecodeError),
-    /// Reading the body failed.
-    #[error("reading the upstream body failed: {0}")]
+    /// Sending the request or reading the body failed; the cause is the
+    /// error's `source`. Its message names no address or cause, as it may
+    /// reach the client.
+    #[error("the upstream request failed")]
     Transport(#[source] BoxError),
 }
 
@@ -181,13 +183,16 @@ impl UpstreamError {
     }
 
     /// The HTTP status a gateway should answer with while no byte of its
-    /// stream has been sent: the upstream's own status when it sent one; a
+    /// stream has been sent: the upstream's own error status when it sent
+    /// one (a 401 or 403 too: a gateway that should not pass on its own
+    /// credentials' trouble maps those itself); a
     /// status for the provider's error type (`429` for rate limits, `529`
     /// for Anthropic's `overloaded_error`, `400` for invalid requests, ...);
     /// else `502 Bad Gateway`.
     pub fn status(&self) -> u16 {
         match self {
-            UpstreamError::Status { status, .. } => *status,
+            // A redirect or an informational status is no answer either.
+            UpstreamError::Status { status, .. } if (400..=599).contains(status) => *status,
             UpstreamError::Provider { error_type, .. } => {
                 error_type.as_deref().map_or(502, status_of_type)
             }

@@ -375,7 +375,10 @@ fn unparsed_error(unparsed: &str) -> Option<UpstreamError> {
             message,
             error_type,
         },
-        None => UpstreamError::truncated("an SSE event", text),
+        None => UpstreamError::malformed(format!(
+            "the upstream sent JSON where SSE was expected: {:?}",
+            error::quote(text)
+        )),
     })
 }
 

@@ -16,9 +16,9 @@ use crate::{Delta, FinishReason, Usage};
 ///   both).
 /// - `delta.tool_calls[]` become a tool call when an index first appears
 ///   (its `id` and `function.name`), then its argument fragments. A
-///   missing `index` is inferred: an entry with a new `id` starts the next
-///   call, one without continues the last. A call the provider gave no
-///   `id` gets one.
+///   missing `index` is inferred: an entry with a known `id` continues
+///   that call, one with a new `id` starts the next, one without continues
+///   the last. A call the provider gave no `id` gets one.
 /// - `finish_reason` becomes the [`FinishReason`]; `usage` (in the usage
 ///   chunk with `choices: []`, or in every chunk as some servers send it)
 ///   becomes one [`Usage`] delta, the last one sent, before the end.
@@ -49,8 +49,8 @@ use crate::{Delta, FinishReason, Usage};
 /// ```
 #[derive(Debug, Default)]
 pub struct OpenAiChatParser {
-    /// The calls seen so far, by position: their upstream index.
-    calls: Vec<u32>,
+    /// The calls seen so far, by position: their upstream index and id.
+    calls: Vec<(u32, Option<String>)>,
     usage: Option<Usage>,
 }
 
@@ -143,6 +143,15 @@ impl OpenAiChatParser {
         Ok(())
     }
 
+    /// The index after the highest seen, for a call that names none.
+    fn next_index(&self) -> u32 {
+        self.calls
+            .iter()
+            .map(|&(index, _)| index.saturating_add(1))
+            .max()
+            .unwrap_or(0)
+    }
+
     fn tool_call(
         &mut self,
         call: &mut Value<'_, '_>,
@@ -171,13 +180,28 @@ impl OpenAiChatParser {
             .map_err(|_| UpstreamError::malformed("a tool call index of 2^32 or more"))?;
         let upstream_index = match index {
             Some(index) => index,
-            // No index: a new id starts the next call, else the last goes on.
+            // No index: a known id goes on with its call, a new one starts
+            // the next call, and none goes on with the last.
             None => match (&id, self.calls.last()) {
-                (None, Some(&last)) => last,
-                _ => self.calls.last().map_or(0, |last| last.saturating_add(1)),
+                (Some(id), _) if !id.is_empty() => {
+                    let known = self
+                        .calls
+                        .iter()
+                        .find(|(_, seen)| seen.as_deref() == Some(&**id));
+                    match known {
+                        Some(&(index, _)) => index,
+                        None => self.next_index(),
+                    }
+                }
+                (_, Some(&(last, _))) => last,
+                _ => 0,
             },
         };
-        let position = match self.calls.iter().position(|&seen| seen == upstream_index) {
+        let position = match self
+            .calls
+            .iter()
+            .position(|(seen, _)| *seen == upstream_index)
+        {
             Some(position) => position,
             None => {
                 let Some(name) = name.filter(|name| !name.is_empty()) else {
@@ -186,11 +210,11 @@ impl OpenAiChatParser {
                     )));
                 };
                 let position = self.calls.len();
-                self.calls.push(upstream_index);
                 let id = match id {
                     Some(id) if !id.is_empty() => id.into_owned(),
                     _ => crate::format::random_id("call_"),
                 };
+                self.calls.push((upstream_index, Some(id.clone())));
                 out.push_back(Delta::tool_call(position as u32, id, name.into_owned()));
                 position
             }

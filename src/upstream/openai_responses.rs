@@ -249,11 +249,15 @@ impl OpenAiResponsesParser {
 impl Parser for OpenAiResponsesParser {
     fn event(
         &mut self,
-        _name: Option<&str>,
+        name: Option<&str>,
         data: &str,
         out: &mut VecDeque<Delta>,
     ) -> Result<Step, UpstreamError> {
-        // The data's `type` names the event; the SSE name repeats it.
+        // The data's `type` names the event and the SSE name repeats it,
+        // but an error may come with the name alone.
+        if name == Some("error") {
+            return Err(super::error_event(data));
+        }
         self.parse(data, out).map_err(|error| error.in_event(data))
     }
 

@@ -5,7 +5,8 @@
 //! Provider chunks are mostly fields a parser ignores (ids, model names,
 //! fingerprints, whole response objects); skipping them costs a scan for
 //! the closing quote or bracket, eight bytes at a time, instead of a full
-//! parse, and no byte is scanned twice. The structure of what is visited
+//! parse, and what a parser visits in place is scanned once. The structure
+//! of what is visited
 //! is checked (strings closed, brackets balanced, commas and colons in
 //! place, nothing after the value), so a cut or garbled event is an error;
 //! inside a value skipped whole only closed strings and balanced brackets
@@ -48,15 +49,19 @@ where
 {
     let mut cursor = Cursor::new(json);
     cursor.skip_space();
-    let value = read(&mut Value {
+    let mut value = Value {
         cursor: &mut cursor,
         read: false,
-    })?;
+    };
+    let result = read(&mut value)?;
+    if !value.read {
+        cursor.value()?;
+    }
     cursor.skip_space();
     if !cursor.at_end() {
         return Err(malformed("text after the JSON value"));
     }
-    Ok(value)
+    Ok(result)
 }
 
 /// The members of the object whose `{` is just behind the cursor, up to
@@ -110,7 +115,8 @@ pub(crate) struct Value<'a, 'c> {
 impl<'a> Value<'a, '_> {
     /// Whether the value is `null`.
     pub(crate) fn is_null(&self) -> bool {
-        self.cursor.text[self.cursor.pos..].starts_with("null")
+        let rest = &self.cursor.bytes()[self.cursor.pos..];
+        rest.starts_with(b"null") && rest.get(4).map_or(true, |&b| ends_literal(b))
     }
 
     /// The value's raw JSON text.
@@ -142,10 +148,11 @@ impl<'a> Value<'a, '_> {
     pub(crate) fn integer(&mut self) -> Result<Option<u64>> {
         match self.raw()? {
             "null" => Ok(None),
-            raw => raw
+            raw if raw.bytes().all(|b| b.is_ascii_digit()) => raw
                 .parse()
                 .map(Some)
-                .map_err(|_| malformed("expected an unsigned integer")),
+                .map_err(|_| malformed("an integer too large")),
+            _ => Err(malformed("expected an unsigned integer")),
         }
     }
 
@@ -276,9 +283,15 @@ impl<'a> Cursor<'a> {
                 // A number or literal ends at a delimiter or whitespace.
                 let len = rest
                     .iter()
-                    .position(|&b| b <= b' ' || b == b',' || b == b'}' || b == b']')
+                    .position(|&b| ends_literal(b))
                     .unwrap_or(rest.len());
-                if len == 0 {
+                let literal = &rest[..len];
+                let number = literal
+                    .iter()
+                    .all(|b| matches!(b, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'));
+                let valid = matches!(literal, b"true" | b"false" | b"null")
+                    || (number && matches!(literal.first(), Some(b'-' | b'0'..=b'9')));
+                if !valid {
                     return Err(malformed("expected a value"));
                 }
                 start + len
@@ -349,6 +362,11 @@ impl<'a> Cursor<'a> {
         self.pos = bytes.len();
         Err(malformed("an object or array is not closed"))
     }
+}
+
+/// Whether `byte` ends a number or literal: a delimiter or whitespace.
+fn ends_literal(byte: u8) -> bool {
+    matches!(byte, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r')
 }
 
 const LO: u64 = 0x0101_0101_0101_0101;
@@ -472,6 +490,11 @@ mod tests {
             r#"{,"a":1}"#,
             r#"{"a":[{"b":1]}}"#,
             r#"{"a":1,}"#,
+            r#"{"a":x"}"#,
+            r#"{"a"::1}"#,
+            r#"{"a":1"b":"z"}"#,
+            r#"{"a":nul}"#,
+            r#"{"a":+1}"#,
         ] {
             assert!(members(bad).is_err(), "{bad}");
         }
@@ -506,6 +529,10 @@ mod tests {
         assert_eq!(leaf("42", |v| v.integer()).unwrap(), Some(42));
         assert_eq!(leaf("null", |v| v.integer()).unwrap(), None);
         assert!(leaf("-1", |v| v.integer()).is_err());
+        assert!(leaf("1.5", |v| v.integer()).is_err());
+        assert!(leaf("99999999999999999999", |v| v.integer()).is_err());
+        assert!(leaf("null", |v| Ok(v.is_null())).unwrap());
+        assert!(leaf("[null]", |v| Ok(!v.is_null())).unwrap());
         let items = leaf(r#"[ 1, "two" ,{"3":[]} ]"#, |v| {
             let mut items = Vec::new();
             v.array(|item| {

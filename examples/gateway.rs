@@ -12,7 +12,9 @@
 //!
 //! Environment:
 //! - `UPSTREAM`: the provider's base URL (required), e.g. an OpenAI-compatible
-//!   server (vLLM, llama.cpp, the chat example) or an Anthropic one;
+//!   server (vLLM, llama.cpp, the chat example) or an Anthropic one; plain
+//!   `http://` (this example's client speaks no TLS: give `Client::builder`
+//!   a TLS connector, such as hyper-rustls's, for `https://`);
 //! - `UPSTREAM_FORMAT`: `openai` (its `/v1/chat/completions`, the default),
 //!   `responses` (its `/v1/responses`) or `anthropic` (its `/v1/messages`);
 //! - `UPSTREAM_FALLBACK`: a second upstream of the same format, tried when
@@ -58,6 +60,9 @@ mod shared;
 
 use shared::{BadRequest, Knobs};
 
+/// How long the upstream may take to send its response headers.
+const HEADERS_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// The wire APIs, on both sides of the gateway.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Api {
@@ -101,12 +106,24 @@ async fn relay(gateway: Gateway, api: Api, query: Option<String>, body: Bytes) -
                 error.is_retryable() && (attempt as usize) + 1 < gateway.upstreams.len()
             })
             // Silent longer than a heartbeat interval: start the stream, so
-            // the client gets heartbeats while the model thinks.
-            .first_delta_deadline(|| tokio::time::sleep(heartbeat))
+            // the client gets heartbeats while the model thinks. A whole
+            // answer (`stream: false`) sends nothing before it is done, so
+            // it keeps its retries to the end.
+            .first_delta_deadline(|| {
+                let wait = if ask.stream { heartbeat } else { Duration::MAX };
+                tokio::time::sleep(wait)
+            })
             .commit()
             .await;
     let deltas = match deltas {
         Ok(deltas) => deltas,
+        // The gateway's own key was refused: the client's request is not
+        // at fault, so that is a bad gateway, not the client's 401.
+        Err(error) if matches!(error.status(), 401 | 403) => {
+            eprintln!("the upstream refused the gateway's credentials: {error}");
+            let refused = format.error_response(502, "the upstream refused the gateway");
+            return refused.into_response();
+        }
         Err(error) => return error.to_response(&format).into_response(),
     };
     if !ask.stream {
@@ -154,10 +171,11 @@ impl Gateway {
         let request = request
             .body(Full::new(body))
             .map_err(|err| UpstreamError::Transport(err.into()))?;
-        let response = self
-            .client
-            .request(request)
+        // Connecting is bounded by the connector; the response headers by
+        // this.
+        let response = tokio::time::timeout(HEADERS_TIMEOUT, self.client.request(request))
             .await
+            .map_err(|elapsed| UpstreamError::Transport(elapsed.into()))?
             .map_err(|err| UpstreamError::Transport(err.into()))?;
         upstream::from_response(response, parser).await
     }

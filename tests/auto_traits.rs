@@ -69,3 +69,24 @@ fn streams() {
     of_send(&SseStream::builder(tokens()).format(Text).build());
     send_unpin::<SseStream<Tokens, TokioTimer>>();
 }
+
+#[test]
+fn error_responses() {
+    send_sync_unpin::<llm_sse::format::ErrorResponse>();
+}
+
+#[cfg(all(feature = "upstream", feature = "openai", feature = "anthropic"))]
+#[test]
+fn upstream_types() {
+    use llm_sse::upstream::{
+        AnthropicParser, Committed, Deltas, OpenAiChatParser, OpenAiResponsesParser, UpstreamError,
+    };
+
+    type Body = Iter<std::vec::IntoIter<Result<Vec<u8>, std::io::Error>>>;
+    send_sync_unpin::<UpstreamError>();
+    send_sync_unpin::<OpenAiChatParser>();
+    send_sync_unpin::<OpenAiResponsesParser>();
+    send_sync_unpin::<AnthropicParser>();
+    send_sync_unpin::<Deltas<Body, OpenAiChatParser>>();
+    send_sync_unpin::<Committed<Deltas<Body, AnthropicParser>>>();
+}

@@ -180,7 +180,7 @@ fn error_reply<S>(api: Api, status: u16, message: &str) -> Reply<S> {
         Api::Messages => ErrorResponse::anthropic(status, message),
         Api::UiChat => ErrorResponse::text(status, message),
     };
-    Reply::Error(response.retry_after((status == 429).then_some("1")))
+    Reply::Error(response.with_retry_after((status == 429).then_some("1")))
 }
 
 /// The text of a message's content: a string, or the text of its parts

@@ -19,14 +19,14 @@ use super::json_writer::JsonObject;
 /// ```
 /// use llm_sse::format::ErrorResponse;
 ///
-/// let response = ErrorResponse::openai(429, "Rate limit reached").retry_after(Some("20"));
+/// let response = ErrorResponse::openai(429, "Rate limit reached").with_retry_after(Some("20"));
 /// assert_eq!(response.status(), 429);
 /// assert_eq!(response.content_type(), "application/json");
 /// assert_eq!(
 ///     response.body(),
 ///     r#"{"error":{"message":"Rate limit reached","type":"requests","param":null,"code":"rate_limit_exceeded"}}"#
 /// );
-/// assert_eq!(response.retry_after_header(), Some("20"));
+/// assert_eq!(response.retry_after(), Some("20"));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ErrorResponse {
@@ -117,7 +117,7 @@ impl ErrorResponse {
     /// Sets the `retry-after` header, e.g. an upstream's; a value that is
     /// not a valid header value (a line break, say) is dropped.
     #[must_use]
-    pub fn retry_after(mut self, retry_after: Option<&str>) -> Self {
+    pub fn with_retry_after(mut self, retry_after: Option<&str>) -> Self {
         self.retry_after = retry_after
             .filter(|value| {
                 value
@@ -144,7 +144,7 @@ impl ErrorResponse {
     }
 
     /// The `retry-after` header, when set.
-    pub fn retry_after_header(&self) -> Option<&str> {
+    pub fn retry_after(&self) -> Option<&str> {
         self.retry_after.as_deref()
     }
 
@@ -205,7 +205,7 @@ mod tests {
 
     #[test]
     fn header_values_are_checked() {
-        let response = ErrorResponse::text(429, "x").retry_after(Some("1\r\nx: y"));
-        assert_eq!(response.retry_after_header(), None);
+        let response = ErrorResponse::text(429, "x").with_retry_after(Some("1\r\nx: y"));
+        assert_eq!(response.retry_after(), None);
     }
 }

@@ -67,7 +67,7 @@ impl Responder for ErrorResponse {
             .unwrap_or(actix_web::http::StatusCode::BAD_GATEWAY);
         let mut response = HttpResponse::build(status);
         response.insert_header(("content-type", self.content_type()));
-        if let Some(retry_after) = self.retry_after_header() {
+        if let Some(retry_after) = self.retry_after() {
             response.insert_header(("retry-after", retry_after.to_owned()));
         }
         response.body(self.body().to_owned())

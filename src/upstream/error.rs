@@ -231,7 +231,7 @@ impl UpstreamError {
     /// let openai_429 = br#"{"error":{"message":"Slow down","type":"requests"}}"#;
     /// let error = UpstreamError::from_status(429, openai_429, Some("3"));
     /// let response = error.to_response(&AnthropicMessages::new("claude"));
-    /// assert_eq!((response.status(), response.retry_after_header()), (429, Some("3")));
+    /// assert_eq!((response.status(), response.retry_after()), (429, Some("3")));
     /// assert_eq!(
     ///     response.body(),
     ///     r#"{"type":"error","error":{"type":"rate_limit_error","message":"Slow down"}}"#
@@ -241,7 +241,7 @@ impl UpstreamError {
     pub fn to_response<F: Format + ?Sized>(&self, format: &F) -> ErrorResponse {
         format
             .error_response(self.status(), &self.message())
-            .retry_after(self.retry_after())
+            .with_retry_after(self.retry_after())
     }
 
     /// Whether another attempt may succeed: rate limits (`429`), timeouts

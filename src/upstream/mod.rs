@@ -486,14 +486,18 @@ impl<O, R, D> Connect<O, R, D> {
     }
 
     /// Commits without a first delta when the future `deadline()` makes
-    /// (a timer of any runtime, made once per attempt) completes first.
+    /// (a timer of any runtime, made once per attempt, when `open` has
+    /// returned) completes first. The deadline starts once the upstream has
+    /// answered: connecting and waiting for its response headers are
+    /// bounded by the HTTP client's own timeouts, inside `open`.
     ///
     /// Waiting for the first delta lets an early failure still become an
     /// HTTP status, but the client sees nothing meanwhile, not even
     /// heartbeats; a model that thinks for a minute before its first token
     /// would leave it silent for that minute. The heartbeat interval is a
-    /// good deadline: the client never waits longer in silence than it
-    /// would between heartbeats. Default: no deadline.
+    /// good deadline: once the upstream has answered, the client never
+    /// waits longer in silence than it would between heartbeats. Default:
+    /// no deadline.
     ///
     /// ```
     /// # async fn f() -> Result<(), llm_sse::upstream::UpstreamError> {

@@ -5,6 +5,8 @@ streams by outcome. For every client API the gateway serves:
 - the upstream's `429` (the `status=429` knob; the example servers send
   `retry-after: 1` with it) reaches the client as a `429` with the same
   `retry-after`, in the client API's own error shape;
+- a conversation with a tool call and its result (model `echo`, not
+  streamed) is translated to the upstream's format and answered;
 - a streaming request for a long, slow answer is read until its first
   event and then closed; the upstream must then count one more
   `cancelled` stream and have no stream left open. The wait for the
@@ -102,6 +104,56 @@ def check_429(gateway: str, path: str) -> str | None:
     return error_shape(path, response.getheader("content-type") or "", body)
 
 
+MULTI_TURN = {
+    "/v1/chat/completions": {"model": "echo", "messages": [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Weather in Paris?"},
+        {"role": "assistant", "content": None, "tool_calls": [{"id": "call_1", "type": "function",
+            "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}}]},
+        {"role": "tool", "tool_call_id": "call_1", "content": "18 C"},
+        {"role": "user", "content": "And now?"},
+    ]},
+    "/v1/responses": {"model": "echo", "instructions": "Be brief.", "input": [
+        {"role": "user", "content": "Weather in Paris?"},
+        {"type": "function_call", "call_id": "call_1", "name": "get_weather", "arguments": "{\"city\":\"Paris\"}"},
+        {"type": "function_call_output", "call_id": "call_1", "output": "18 C"},
+        {"role": "user", "content": "And now?"},
+    ]},
+    "/v1/messages": {"model": "echo", "max_tokens": 100, "system": "Be brief.", "messages": [
+        {"role": "user", "content": "Weather in Paris?"},
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "call_1", "name": "get_weather",
+            "input": {"city": "Paris"}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "call_1", "content": "18 C"},
+            {"type": "text", "text": "And now?"}]},
+    ]},
+}
+
+
+def answer_text(path: str, body: dict) -> str:
+    if path == "/v1/chat/completions":
+        return body["choices"][0]["message"]["content"]
+    if path == "/v1/responses":
+        return "".join(part["text"] for item in body["output"] for part in item.get("content", []))
+    return "".join(block.get("text", "") for block in body["content"])
+
+
+def check_multi_turn(gateway: str, path: str) -> str | None:
+    """A conversation with a tool call and its result goes through the
+    translation to the upstream's format and back (the echo model answers
+    with the last user message)."""
+    conn = connect(gateway)
+    try:
+        conn.request("POST", path, body=json.dumps(MULTI_TURN[path]), headers={"content-type": "application/json"})
+        response = conn.getresponse()
+        raw = response.read()
+    finally:
+        conn.close()
+    if response.status != 200:
+        return f"status {response.status}: {raw!r}"
+    text = answer_text(path, json.loads(raw))
+    return None if text == "And now?" else f"answered {text!r}, expected the last user message"
+
+
 def check_cancel(gateway: str, upstream: str, path: str) -> str | None:
     cancelled, active = cancelled_and_active(upstream)
     conn = connect(gateway)
@@ -147,6 +199,10 @@ def main() -> int:
                 ("the upstream's 429 came through, retry-after and shape right", lambda: check_429(gateway, path)),
                 ("a client that left cancelled the upstream stream", lambda: check_cancel(gateway, upstream, path)),
             ]
+            if path in MULTI_TURN:
+                checks.append(
+                    ("a conversation with a tool call and its result went through", lambda: check_multi_turn(gateway, path))
+                )
             for what, run in checks:
                 problem = run()
                 label = f"{gateway}{path} -> {upstream}"

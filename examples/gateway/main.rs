@@ -26,8 +26,10 @@
 //! Clients call `/v1/chat/completions`, `/v1/responses`, `/v1/messages` or
 //! `/api/chat` (the Vercel AI SDK's `useChat`); `/metrics` has the
 //! gateway's stream metrics. Query parameters are forwarded to the upstream
-//! unchanged. The conversation (system prompt, user and assistant turns),
-//! the tools and the token limit are translated between the formats.
+//! unchanged. The conversation (system prompt, user and assistant turns,
+//! the assistant's tool calls and the tool results handed back), the tools
+//! and the token limit are translated between the formats; sampling
+//! settings (`temperature`, `stop`, `tool_choice`, ...) are not.
 
 #![allow(clippy::print_stdout)] // a server announces where it listens
 
@@ -55,8 +57,11 @@ use llm_sse::upstream::{
 use llm_sse::SseStream;
 use serde_json::{json, Map, Value};
 
-#[path = "shared/mod.rs"]
+mod conversation;
+#[path = "../shared/mod.rs"]
 mod shared;
+
+use conversation::Conversation;
 
 use shared::{BadRequest, Knobs};
 
@@ -237,9 +242,7 @@ async fn fold(api: Api, ask: &Ask, deltas: Committed<UpstreamDeltas>) -> Respons
 #[derive(Debug, Default)]
 struct Ask {
     model: String,
-    system: Option<String>,
-    /// `(role, text)`, role `user` or `assistant`.
-    messages: Vec<(String, String)>,
+    conversation: Conversation,
     /// `(name, description, JSON schema)`.
     tools: Vec<(String, String, Value)>,
     max_tokens: Option<u64>,
@@ -266,43 +269,27 @@ impl Ask {
                 == Some(&Value::Bool(true)),
             ..Ask::default()
         };
-        let turns = match api {
+        let list = |key: &str| {
+            body.get(key)
+                .and_then(Value::as_array)
+                .map_or(&[][..], Vec::as_slice)
+        };
+        ask.conversation = match api {
             Api::ChatCompletions => {
                 ask.max_tokens = number("max_completion_tokens").or_else(|| number("max_tokens"));
-                body.get("messages")
+                Conversation::from_chat(list("messages"))
             }
             Api::Responses => {
                 ask.max_tokens = number("max_output_tokens");
-                ask.system = text("instructions");
-                match body.get("input") {
-                    Some(Value::String(input)) => {
-                        ask.messages.push(("user".into(), input.clone()));
-                        None
-                    }
-                    input => input,
-                }
+                Conversation::from_responses(body.get("input"), body.get("instructions"))
             }
             Api::Messages => {
                 // Required, as Anthropic's API requires it.
                 ask.max_tokens = Some(number("max_tokens").ok_or("max_tokens: field required")?);
-                ask.system = body.get("system").map(content_text);
-                body.get("messages")
+                Conversation::from_anthropic(list("messages"), body.get("system"))
             }
-            Api::UiChat => body.get("messages"),
+            Api::UiChat => Conversation::from_ui(list("messages")),
         };
-        for turn in turns.and_then(Value::as_array).into_iter().flatten() {
-            let role = turn.get("role").and_then(Value::as_str).unwrap_or("user");
-            let content = turn
-                .get("content")
-                .or_else(|| turn.get("parts"))
-                .map(content_text)
-                .unwrap_or_default();
-            match role {
-                "system" | "developer" => ask.system = Some(content),
-                "assistant" => ask.messages.push(("assistant".into(), content)),
-                _ => ask.messages.push(("user".into(), content)),
-            }
-        }
         for tool in body
             .get("tools")
             .and_then(Value::as_array)
@@ -331,7 +318,7 @@ impl Ask {
         }
         // The query's limit when the body sets none (`useChat` cannot).
         ask.max_tokens = ask.max_tokens.or(ask.knobs.max_tokens);
-        if ask.messages.is_empty() {
+        if ask.conversation.turns.is_empty() {
             return Err("the request has no messages".into());
         }
         Ok(ask)
@@ -339,19 +326,16 @@ impl Ask {
 
     /// The streaming request for an upstream of `format`.
     fn upstream_body(&self, format: Api) -> Value {
-        let turns: Vec<Value> = self
-            .messages
-            .iter()
-            .map(|(role, text)| json!({"role": role, "content": text}))
-            .collect();
+        let system = &self.conversation.system;
         match format {
             Api::Messages => {
                 let mut body = json!({
-                    "model": self.model, "stream": true, "messages": turns,
+                    "model": self.model, "stream": true,
+                    "messages": self.conversation.to_anthropic(),
                     // Anthropic requires a limit.
                     "max_tokens": self.max_tokens.unwrap_or(4096),
                 });
-                if let Some(system) = &self.system {
+                if let Some(system) = system {
                     body["system"] = json!(system);
                 }
                 if !self.tools.is_empty() {
@@ -362,8 +346,9 @@ impl Ask {
                 body
             }
             Api::Responses => {
-                let mut body = json!({"model": self.model, "stream": true, "input": turns});
-                if let Some(system) = &self.system {
+                let input = self.conversation.to_responses();
+                let mut body = json!({"model": self.model, "stream": true, "input": input});
+                if let Some(system) = system {
                     body["instructions"] = json!(system);
                 }
                 if let Some(limit) = self.max_tokens {
@@ -377,12 +362,9 @@ impl Ask {
                 body
             }
             _ => {
-                let mut messages = turns;
-                if let Some(system) = &self.system {
-                    messages.insert(0, json!({"role": "system", "content": system}));
-                }
                 let mut body = json!({
-                    "model": self.model, "stream": true, "messages": messages,
+                    "model": self.model, "stream": true,
+                    "messages": self.conversation.to_chat(),
                     "stream_options": {"include_usage": true},
                 });
                 if let Some(limit) = self.max_tokens {
@@ -396,18 +378,6 @@ impl Ask {
                 body
             }
         }
-    }
-}
-
-/// The text of a message's content: a string, or its parts' `text`.
-fn content_text(content: &Value) -> String {
-    match content {
-        Value::String(text) => text.clone(),
-        Value::Array(parts) => parts
-            .iter()
-            .filter_map(|part| part.get("text").and_then(Value::as_str))
-            .collect(),
-        _ => String::new(),
     }
 }
 

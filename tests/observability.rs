@@ -35,9 +35,7 @@ fn parse_scrape(text: &str) -> Scrape {
         .lines()
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
     {
-        let name_end = line
-            .find(|c: char| c == '{' || c == ' ')
-            .expect("a sample line has a value");
+        let name_end = line.find(['{', ' ']).expect("a sample line has a value");
         let mut labels = BTreeMap::new();
         if line[name_end..].starts_with('{') {
             let body = &line[name_end + 1..line.rfind('}').expect("labels end")];

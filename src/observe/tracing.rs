@@ -86,10 +86,10 @@ impl TracingObserver {
         let operation = self.operation.as_deref();
         let provider = self.provider.as_deref();
         let model = self.request_model.as_deref();
-        let otel_name = operation
-            .zip(model)
-            .map(|(operation, model)| format!("{operation} {model}"));
         self.span.get_or_insert_with(|| {
+            let otel_name = operation
+                .zip(model)
+                .map(|(operation, model)| format!("{operation} {model}"));
             tracing::info_span!(
                 "llm_sse.stream",
                 gen_ai.operation.name = operation,

@@ -194,7 +194,12 @@
 //! - `json`: `Event::json` and `Data::json`, JSON payloads through serde.
 //! - `metrics`: `observe::MetricsObserver`, stream metrics through the
 //!   `metrics` facade (Prometheus and others).
-//! - `tracing`: `observe::TracingObserver`, one span per stream.
+//! - `tracing`: `observe::TracingObserver`, one span per stream, with the
+//!   OpenTelemetry GenAI attributes (`gen_ai.*`).
+//! - `opentelemetry`: `observe::OtelObserver`, the OpenTelemetry GenAI
+//!   server metrics (time to first token, time per output token, request
+//!   duration) through the `opentelemetry` API (0.33, which needs Rust
+//!   1.75).
 //! - `http-body`: `serve::SseBody`, an `http_body::Body`, and
 //!   `serve::response`.
 //! - `axum`: `IntoResponse` for [`SseStream`] and `serve::Detached` (axum 0.8).

@@ -44,6 +44,13 @@ fn values() {
     let _ = Duration::ZERO;
 }
 
+#[test]
+#[cfg(feature = "opentelemetry")]
+fn observers() {
+    // Cloned into every stream, possibly on another thread.
+    send_sync_unpin::<llm_sse::observe::OtelObserver>();
+}
+
 #[cfg(feature = "tokio")]
 #[test]
 fn streams() {

@@ -11,7 +11,7 @@ use std::time::Duration;
 use common::{at, scripted, Step};
 use futures_util::StreamExt;
 use llm_sse::observe::TracingObserver;
-use llm_sse::SseStream;
+use llm_sse::{Delta, FinishReason, SseStream, Usage};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Metadata, Subscriber};
@@ -101,4 +101,74 @@ async fn one_span_per_stream_with_the_summary() {
     };
     assert_eq!(event["message"], "stream ended");
     assert_eq!(event["outcome"], "failed");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_span_carries_the_gen_ai_attributes() {
+    let capture = Capture::default();
+    let _guard = tracing::subscriber::set_default(capture.clone());
+    let deltas =
+        scripted(vec![at(10, "a"), at(20, "usage"), at(30, "finish")], None).map(|token| {
+            token.map(|token| match token.as_str() {
+                "usage" => Delta::usage(Usage::new(7, 11)),
+                "finish" => Delta::finish(FinishReason::Length),
+                _ => Delta::text(token),
+            })
+        });
+    let body = SseStream::builder(deltas)
+        .heartbeat(Duration::ZERO)
+        .observe(
+            TracingObserver::new()
+                .operation("chat")
+                .provider("openai")
+                .request_model("gpt-4o"),
+        )
+        .build();
+    body.count().await;
+
+    let spans = capture.spans.lock().unwrap();
+    let [(_, fields)] = &spans[..] else {
+        panic!("one span: {:?}", spans.len())
+    };
+    let gen_ai: Fieldset = fields
+        .iter()
+        .filter(|(name, _)| name.starts_with("gen_ai.") || name.starts_with("otel."))
+        .map(|(name, value)| (name.clone(), value.clone()))
+        .collect();
+    let expected: Fieldset = [
+        ("gen_ai.operation.name", "chat"),
+        ("gen_ai.provider.name", "openai"),
+        ("gen_ai.request.model", "gpt-4o"),
+        ("gen_ai.response.finish_reasons", "length"),
+        ("gen_ai.usage.input_tokens", "7"),
+        ("gen_ai.usage.output_tokens", "11"),
+        ("otel.name", "chat gpt-4o"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    assert_eq!(gen_ai, expected);
+    assert!(!fields.contains_key("error.type"), "it completed");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_stream_has_an_error_type_and_status() {
+    let capture = Capture::default();
+    let _guard = tracing::subscriber::set_default(capture.clone());
+    let body = SseStream::builder(scripted(vec![at(10, "a"), Step::FailAt(20, "boom")], None))
+        .heartbeat(Duration::ZERO)
+        .observe(TracingObserver::new())
+        .build();
+    body.count().await;
+
+    let spans = capture.spans.lock().unwrap();
+    let [(_, fields)] = &spans[..] else {
+        panic!("one span: {:?}", spans.len())
+    };
+    assert_eq!(fields["error.type"], "_OTHER");
+    assert_eq!(fields["otel.status_code"], "error");
+    assert!(
+        !fields.contains_key("otel.name") && !fields.contains_key("gen_ai.request.model"),
+        "nothing set, nothing recorded: {fields:?}"
+    );
 }

@@ -19,11 +19,15 @@ use crate::delta::{DeltaKind, FinishReason, TokenCounts, Usage};
 mod complete;
 #[cfg(feature = "metrics")]
 mod metrics;
+#[cfg(feature = "opentelemetry")]
+mod opentelemetry;
 #[cfg(feature = "tracing")]
 mod tracing;
 
 #[cfg(feature = "metrics")]
 pub use self::metrics::{metric_names, MetricsObserver};
+#[cfg(feature = "opentelemetry")]
+pub use self::opentelemetry::OtelObserver;
 #[cfg(feature = "tracing")]
 pub use self::tracing::TracingObserver;
 #[cfg(feature = "tokio")]
@@ -59,6 +63,18 @@ impl Outcome {
             Outcome::Cancelled => "cancelled",
             Outcome::CompletedAfterDisconnect => "completed_after_disconnect",
         }
+    }
+}
+
+/// The OpenTelemetry `error.type` of an outcome: `_OTHER` (failed),
+/// `timeout` or `cancelled`; `None` for a normal end.
+#[cfg(any(feature = "tracing", feature = "opentelemetry"))]
+fn error_type(outcome: Outcome) -> Option<&'static str> {
+    match outcome {
+        Outcome::Failed => Some("_OTHER"),
+        Outcome::TimedOut => Some("timeout"),
+        Outcome::Cancelled => Some("cancelled"),
+        Outcome::Completed | Outcome::CompletedAfterDisconnect => None,
     }
 }
 

@@ -15,7 +15,8 @@ use pin_project_lite::pin_project;
 #[cfg(feature = "tokio")]
 use crate::adapters::ChannelStream;
 use crate::adapters::{
-    Batch, Batched, CatchPanic, ErrorFormatter, Frames, Heartbeat, Observe, Timeout, Timeouts,
+    Batch, Batched, CatchPanic, ErrorFormatter, FlushReceiver, Frames, Heartbeat, Observe, Timeout,
+    Timeouts,
 };
 use crate::delta::IntoDelta;
 use crate::format::{Format, Text};
@@ -146,6 +147,25 @@ impl<D: IntoDelta, E> SseStream<ChannelStream<Result<D, E>>, crate::TokioTimer, 
         receiver: tokio::sync::mpsc::Receiver<Result<D, E>>,
     ) -> Builder<ChannelStream<Result<D, E>>, crate::TokioTimer, Text> {
         Builder::new(ChannelStream::new(receiver), crate::TokioTimer)
+    }
+}
+
+impl<E, T: Timer> SseStream<FlushReceiver<E, T>, T, Text> {
+    /// Starts a pipeline for what a [`flush_channel`](crate::adapters::flush_channel)
+    /// receives, timed by the channel's timer. The channel wakes the stream
+    /// once per batch by its own policy; the pipeline joins what arrives
+    /// together (the batch's limits, no timer of its own), so the stream
+    /// does one wake-up and one write per batch. A later
+    /// [`batch`](Builder::batch) replaces that policy.
+    pub fn from_flush_receiver(
+        receiver: FlushReceiver<E, T>,
+    ) -> Builder<FlushReceiver<E, T>, T, Text> {
+        let timer = receiver.timer().clone();
+        let joined = receiver
+            .batch()
+            .max_delay(Duration::ZERO)
+            .reset_after_idle(false);
+        Builder::new(receiver, timer).batch(joined)
     }
 }
 

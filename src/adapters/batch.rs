@@ -179,7 +179,7 @@ fn joinable_text(delta: &mut Delta) -> Option<&mut Cow<'static, str>> {
 /// What a delta joins with: its kind, and for arguments its tool call.
 /// Text joins text, reasoning joins reasoning, argument fragments join
 /// fragments of the same call.
-fn join_key(delta: &Delta) -> (DeltaKind, u32) {
+pub(crate) fn join_key(delta: &Delta) -> (DeltaKind, u32) {
     match delta {
         Delta::ToolArguments { index, .. } => (DeltaKind::ToolArguments, *index),
         other => (other.kind(), 0),

@@ -28,6 +28,7 @@ mod batch;
 mod catch_panic;
 #[cfg(feature = "tokio")]
 mod channel;
+mod flush_channel;
 mod frames;
 mod heartbeat;
 mod observe;
@@ -39,6 +40,7 @@ pub use catch_panic::CatchPanic;
 #[cfg(feature = "tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub use channel::ChannelStream;
+pub use flush_channel::{flush_channel, FlushReceiver, FlushSender, TrySendError};
 pub use frames::Frames;
 pub use heartbeat::Heartbeat;
 pub use observe::Observe;

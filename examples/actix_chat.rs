@@ -87,7 +87,7 @@ async fn chat(request: HttpRequest) -> HttpResponse {
     if let Some(status) = knobs.status {
         return error_response(status, &shared::chat_status_body(status));
     }
-    let stream = shared::configure_chat(SseStream::builder(knobs.model()), &knobs).build();
+    let stream = shared::configure_chat(SseStream::builder(knobs.source()), &knobs).build();
     actix_web::Responder::respond_to(stream, &request)
 }
 

@@ -95,7 +95,7 @@ async fn chat(RawQuery(query): RawQuery) -> Response {
     if let Some(status) = knobs.status {
         return error_response(status, shared::chat_status_body(status));
     }
-    shared::configure_chat(SseStream::builder(knobs.model()), &knobs)
+    shared::configure_chat(SseStream::builder(knobs.source()), &knobs)
         .build()
         .into_response()
 }

@@ -119,7 +119,9 @@ async fn what_cannot_wait_wakes_at_once() {
     assert_eq!(probe.wakes(), wakes + 1);
     probe.drain(&mut receiver);
     // The finish, and an error, at once too.
-    sender.try_send(Ok(Delta::finish(FinishReason::Stop))).unwrap();
+    sender
+        .try_send(Ok(Delta::finish(FinishReason::Stop)))
+        .unwrap();
     assert_eq!(probe.wakes(), wakes + 2);
     probe.drain(&mut receiver);
     sender.try_send(Err("model failed")).unwrap();
@@ -141,7 +143,10 @@ async fn full_and_closed_hand_the_item_back() {
     let (sender, mut receiver) = channel(2);
     sender.try_send(text("a")).unwrap();
     sender.try_send(text("b")).unwrap();
-    assert_eq!(sender.try_send(text("c")), Err(TrySendError::Full(text("c"))));
+    assert_eq!(
+        sender.try_send(text("c")),
+        Err(TrySendError::Full(text("c")))
+    );
     // Reading makes room.
     let probe = Probe::new();
     assert_eq!(probe.drain(&mut receiver), ["a", "b"]);
@@ -150,7 +155,10 @@ async fn full_and_closed_hand_the_item_back() {
     assert!(!sender.is_closed());
     drop(receiver); // the client left
     assert!(sender.is_closed());
-    assert_eq!(sender.try_send(text("d")), Err(TrySendError::Closed(text("d"))));
+    assert_eq!(
+        sender.try_send(text("d")),
+        Err(TrySendError::Closed(text("d")))
+    );
 }
 
 /// Through the pipeline: an engine that makes a token every 10 ms, batch
@@ -192,7 +200,12 @@ async fn the_pipeline_writes_one_event_per_wake() {
     engine.now_or_never();
     assert_eq!(
         frames,
-        ["data: a\n\n", "data: bcde\n\n", "data: fghi\n\n", "data: [DONE]\n\n"]
+        [
+            "data: a\n\n",
+            "data: bcde\n\n",
+            "data: fghi\n\n",
+            "data: [DONE]\n\n"
+        ]
     );
     // One wake for the first token, one per full batch, one for the end.
     assert_eq!(probe.0.load(Ordering::SeqCst), 4);

@@ -146,10 +146,10 @@ pub(crate) async fn answer(
         Api::UiChat => Box::new(VercelUiStream::new()),
     };
     let model: std::pin::Pin<Box<dyn Stream<Item = Result<Delta, MockError>> + Send>> =
-        Box::pin(knobs.model());
+        knobs.source();
     Reply::Stream(
         SseStream::builder(model)
-            .batch(knobs.batch_policy())
+            .batch(knobs.pipeline_batch())
             .heartbeat(knobs.heartbeat)
             .format(format)
             .observe(MetricsObserver::new().label("route", api.route()))

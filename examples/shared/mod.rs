@@ -5,6 +5,11 @@
 #![allow(dead_code)] // each example uses what its framework needs
 
 pub(crate) mod api;
+pub(crate) mod engine;
+
+/// How many tokens a stream's channel holds before the engine waits for
+/// its client.
+const ENGINE_CAPACITY: usize = 64;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -15,10 +20,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::stream::BoxStream;
 use futures_util::{stream, Stream, StreamExt, TryStreamExt};
-use llm_sse::adapters::Batch;
+use llm_sse::adapters::{flush_channel, Batch};
 use llm_sse::format::{Format, JsonDelta, Text};
 use llm_sse::observe::{metric_names, Inline, MetricsObserver, StreamSummary};
-use llm_sse::{Builder, Delta, FinishReason, TokenStreamExt, Usage, DEFAULT_HEARTBEAT};
+use llm_sse::{Builder, Delta, FinishReason, TokenStreamExt, TokioTimer, Usage, DEFAULT_HEARTBEAT};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use serde_json::{json, Value};
 
@@ -107,6 +112,9 @@ pub(crate) struct Knobs {
     pub(crate) status: Option<u16>,
     /// End the answer after this many tokens, reasoning included.
     pub(crate) max_tokens: Option<u64>,
+    /// Tokens come from one shared engine task instead of a sleep per
+    /// stream (see [`engine`]).
+    pub(crate) engine: bool,
 }
 
 impl Default for Knobs {
@@ -126,6 +134,7 @@ impl Default for Knobs {
             tool: None,
             status: None,
             max_tokens: None,
+            engine: false,
         }
     }
 }
@@ -195,6 +204,15 @@ impl Knobs {
                 return Err(BadRequest(format!("`tools` must be 1 or 0, not {other:?}")))
             }
         };
+        let engine = match query.get("engine").map(String::as_str) {
+            None | Some("0") | Some("false") => false,
+            Some("1") | Some("true") => true,
+            Some(other) => {
+                return Err(BadRequest(format!(
+                    "`engine` must be 1 or 0, not {other:?}"
+                )))
+            }
+        };
         let status = match number(query, "status", 599)? {
             None => None,
             Some(code @ 400..=599) => Some(code as u16),
@@ -219,12 +237,38 @@ impl Knobs {
             tool,
             status,
             max_tokens: number(query, "max_tokens", MAX_TOKENS)?,
+            engine,
         })
     }
 
     /// The batch policy the knobs ask for.
     pub(crate) fn batch_policy(&self) -> Batch {
         Batch::tokens(self.batch).max_delay(self.batch_delay)
+    }
+
+    /// The batch policy of the pipeline over [`Knobs::source`]: with the
+    /// engine, its flush channel applies the policy, and the pipeline joins
+    /// what arrives together (as `SseStream::from_flush_receiver` does).
+    pub(crate) fn pipeline_batch(&self) -> Batch {
+        if self.engine {
+            self.batch_policy()
+                .max_delay(Duration::ZERO)
+                .reset_after_idle(false)
+        } else {
+            self.batch_policy()
+        }
+    }
+
+    /// The mock model's answer for a streamed response: paced by a sleep
+    /// per token in the stream itself, or with `engine=1` fed by the shared
+    /// engine through a flush channel that wakes the stream once per batch.
+    pub(crate) fn source(&self) -> BoxStream<'static, Result<Delta, MockError>> {
+        if !self.engine {
+            return self.model().boxed();
+        }
+        let (sender, receiver) = flush_channel(ENGINE_CAPACITY, self.batch_policy(), TokioTimer);
+        engine::register(self, Box::new(sender));
+        receiver.boxed()
     }
 
     /// The mock model's answer as typed deltas: `reasoning` reasoning
@@ -499,7 +543,7 @@ where
         Box::new(Text)
     };
     builder
-        .batch(knobs.batch_policy())
+        .batch(knobs.pipeline_batch())
         .heartbeat(knobs.heartbeat)
         .format(format)
         .observe(MetricsObserver::new().label("route", "chat"))

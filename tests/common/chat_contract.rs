@@ -77,6 +77,32 @@ pub(crate) async fn chat_streams_mock_tokens_with_batching(addr: SocketAddr) {
     );
 }
 
+/// `engine=1`: the shared engine feeds the stream through a flush channel;
+/// the answer is the same, batched the same way, the first token alone,
+/// and a model failure or a tool call still comes through.
+pub(crate) async fn engine_feeds_the_same_answer(addr: SocketAddr) {
+    let path = "/chat?prompt=hi&tokens=12&batch=4&batch_ms=1000&delay_ms=5&engine=1";
+    let mut client = SseClient::get(addr, path).await;
+    assert_eq!(client.status, 200);
+    let (events, _) = read_all(&mut client).await;
+    let chunks: Vec<_> = events
+        .iter()
+        .filter(|(name, data)| name.is_none() && data != "[DONE]")
+        .map(|(_, data)| data.as_str())
+        .collect();
+    assert_eq!(chunks.concat(), MOCK_TEXT);
+    // One token every 5 ms, four to a batch: the first alone, then full
+    // batches (the 1 s max delay never passes); four events, or a few more
+    // if the server is slow to take a batch and splits it.
+    assert!((4..=6).contains(&chunks.len()), "{chunks:?}");
+    assert_eq!(chunks[0], "Streaming");
+    assert_eq!(events.last().unwrap().1, "[DONE]");
+
+    let mut client = SseClient::get(addr, "/chat?tokens=5&delay_ms=5&engine=1&fail_after=2").await;
+    let (events, _) = read_all(&mut client).await;
+    assert_eq!(events.last().unwrap().0.as_deref(), Some("error"), "{events:?}");
+}
+
 /// The JSON deltas of a `format=json` stream, `[DONE]` checked and left out.
 async fn json_deltas(addr: SocketAddr, path: &str) -> Vec<Value> {
     let (events, _) = read_all(&mut SseClient::get(addr, path).await).await;
@@ -671,6 +697,7 @@ pub(crate) async fn vercel_ui_stream_in_order(addr: SocketAddr) {
 /// Runs every check against one server.
 pub(crate) async fn all(addr: SocketAddr) {
     chat_streams_mock_tokens_with_batching(addr).await;
+    engine_feeds_the_same_answer(addr).await;
     echo_round_trips(addr).await;
     reasoning_and_tool_calls_on_chat(addr).await;
     status_knob_answers_before_any_stream(addr).await;

@@ -8,7 +8,8 @@
 //! ```
 //!
 //! It serves only `GET /chat` with the same knobs as `axum_chat` (batching
-//! and formats aside), ends with `data: [DONE]`, and sets `TCP_NODELAY`.
+//! and formats aside; `engine=1` included), ends with `data: [DONE]`, and
+//! sets `TCP_NODELAY`.
 
 #![allow(clippy::print_stdout)] // a server announces where it listens
 
@@ -35,10 +36,18 @@ async fn chat(Query(query): Query<HashMap<String, String>>) -> Response {
             return (StatusCode::BAD_REQUEST, message).into_response()
         }
     };
-    // The same mock model; its text becomes events, usage and the finish
-    // reason are left out, as a hand-written text endpoint would.
-    let events = knobs
-        .model()
+    // The same mock model (with `engine=1`, fed by the same shared engine,
+    // through a tokio channel as a hand-written handler would use); its
+    // text becomes events, usage and the finish reason are left out, as a
+    // hand-written text endpoint would.
+    let model = if knobs.engine {
+        let (sender, mut receiver) = tokio::sync::mpsc::channel(shared::ENGINE_CAPACITY);
+        shared::engine::register(&knobs, Box::new(sender));
+        stream::poll_fn(move |cx| receiver.poll_recv(cx)).boxed()
+    } else {
+        knobs.model().boxed()
+    };
+    let events = model
         .filter_map(|delta| {
             std::future::ready(match delta {
                 Ok(Delta::Text(text)) => Some(Ok::<_, Infallible>(Event::default().data(text))),

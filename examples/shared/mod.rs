@@ -9,7 +9,7 @@ pub(crate) mod engine;
 
 /// How many tokens a stream's channel holds before the engine waits for
 /// its client.
-const ENGINE_CAPACITY: usize = 64;
+pub(crate) const ENGINE_CAPACITY: usize = 64;
 
 use std::collections::HashMap;
 use std::fmt;

@@ -100,7 +100,11 @@ pub(crate) async fn engine_feeds_the_same_answer(addr: SocketAddr) {
 
     let mut client = SseClient::get(addr, "/chat?tokens=5&delay_ms=5&engine=1&fail_after=2").await;
     let (events, _) = read_all(&mut client).await;
-    assert_eq!(events.last().unwrap().0.as_deref(), Some("error"), "{events:?}");
+    assert_eq!(
+        events.last().unwrap().0.as_deref(),
+        Some("error"),
+        "{events:?}"
+    );
 }
 
 /// The JSON deltas of a `format=json` stream, `[DONE]` checked and left out.

@@ -252,10 +252,10 @@ async fn run(
     ticks_per_second: u64,
 ) -> Result<Measured, BoxError> {
     let server = Server::start(example, ticks_per_second)?;
-    // One warm-up stream.
+    // One warm-up stream; the last value of a repeated knob wins.
     one_stream(
         server.addr,
-        format!("/chat?tokens=5&delay_ms=0&{query}"),
+        format!("/chat?{query}&tokens=5&delay_ms=0"),
         None,
     )
     .await?;
@@ -321,7 +321,7 @@ async fn run_slow(
     }
     one_stream(
         server.addr,
-        format!("/chat?tokens=5&delay_ms=0&{query}"),
+        format!("/chat?{query}&tokens=5&delay_ms=0"),
         None,
     )
     .await?;
@@ -363,15 +363,17 @@ async fn run_slow(
             Err(err) => failures.push(err),
         }
     }
+    let wall = started.elapsed();
     ttfts.sort();
     let per_stream = (rss_open.saturating_sub(rss_idle)) as f64 / streams as f64;
     println!(
-        "| {name} | {streams} | {open} | {:.1} | {:.1} | {per_stream:.1} | {:.1} | {:.1} | {:.2} | {completed}/{streams} |",
+        "| {name} | {streams} | {open} | {:.1} | {:.1} | {per_stream:.1} | {:.1} | {:.1} | {:.2} | {:.1} | {completed}/{streams} |",
         rss_idle as f64 / 1024.0,
         rss_open as f64 / 1024.0,
         millis(percentile(&ttfts, 0.5)),
         millis(percentile(&ttfts, 0.99)),
         opened.as_secs_f64(),
+        wall.as_secs_f64(),
     );
     if !failures.is_empty() {
         failures.sort();
@@ -615,8 +617,8 @@ async fn slow_mode(
     println!(
         "{streams} streams at once, {tokens} tokens each, {delay} ms apart, heartbeats every 15 s\n"
     );
-    println!("| server | streams | open when measured | RSS idle MiB | RSS open MiB | RSS KiB/stream | TTFT p50 ms | TTFT p99 ms | all open after s | completed |");
-    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    println!("| server | streams | open when measured | RSS idle MiB | RSS open MiB | RSS KiB/stream | TTFT p50 ms | TTFT p99 ms | all open after s | wall s | completed |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     let knobs = format!("tokens={tokens}&delay_ms={delay}&heartbeat_ms=15000");
     let servers = [
         (

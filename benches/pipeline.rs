@@ -15,7 +15,7 @@
 //! Run with `cargo bench --bench pipeline --features tokio,metrics`.
 
 use std::convert::Infallible;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::response::sse::{Event as AxumEvent, KeepAlive, Sse};
 use axum::response::IntoResponse;
@@ -25,7 +25,7 @@ use divan::{black_box, Bencher};
 use futures_util::{stream, StreamExt};
 use llm_sse::adapters::Batch;
 use llm_sse::observe::MetricsObserver;
-use llm_sse::{Builder, Delta, IntoDelta, Timer, TokenStreamExt, TokioSleep, TokioTimer};
+use llm_sse::{Builder, Delta, IntoDelta, TokenStreamExt, TokioTimer};
 
 fn main() {
     let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
@@ -73,7 +73,7 @@ where
         .bench_local_values(|tokens| {
             let tokens = stream::iter(tokens).map(Ok::<_, std::io::Error>);
             rt.block_on(async {
-                let body = Builder::new(tokens, ProductionTimer)
+                let body = Builder::new(tokens, TokioTimer)
                     .batch(Batch::tokens(4))
                     .heartbeat(Duration::from_secs(15))
                     .build();
@@ -98,7 +98,7 @@ fn run_llm_sse(bencher: Bencher<'_, '_>, metrics: bool) {
         .bench_local_values(|tokens| {
             let tokens = stream::iter(tokens).map(Ok::<_, std::io::Error>);
             rt.block_on(async {
-                let builder = Builder::new(tokens.utf8(), ProductionTimer)
+                let builder = Builder::new(tokens.utf8(), TokioTimer)
                     .batch(Batch::tokens(4))
                     .heartbeat(Duration::from_secs(15));
                 if metrics {
@@ -109,26 +109,6 @@ fn run_llm_sse(bencher: Bencher<'_, '_>, metrics: bool) {
                 }
             })
         });
-}
-
-/// `TokioTimer` as it runs in production. The dev-dependency on tokio turns
-/// on its `test-util` feature for benches too, which routes
-/// `tokio::time::Instant::now` through the mockable clock (a lock per read);
-/// without `test-util` it is `std::time::Instant::now`, which this timer
-/// calls directly. Sleeps are tokio's, as in `TokioTimer`.
-#[derive(Clone, Copy, Debug)]
-struct ProductionTimer;
-
-impl Timer for ProductionTimer {
-    type Sleep = TokioSleep;
-
-    fn now(&self) -> Instant {
-        Instant::now()
-    }
-
-    fn sleep_until(&self, deadline: Instant) -> TokioSleep {
-        TokioTimer.sleep_until(deadline)
-    }
 }
 
 async fn drain(body: impl futures_util::Stream<Item = Bytes>) -> usize {

@@ -2,41 +2,104 @@
 //! against the `axum_chat` example and against `axum_baseline` (axum's own
 //! `Sse` + `KeepAlive`), both serving the same mock model.
 //!
-//! Build the servers, then run:
+//! Run with
 //!
 //! ```sh
 //! cargo build --release --features full --examples
-//! cargo run --release --features full --example load -- [STREAMS] [TOKENS] [DELAY_MS] [--svg PATH]
+//! ./target/release/examples/load [STREAMS] [TOKENS] [DELAY_MS] [--svg PATH]
+//! ulimit -n 65536 && ./target/release/examples/load --slow 10000 [TOKENS] [DELAY_MS]
 //! ```
 //!
-//! Defaults: 500 streams of 200 tokens, 20 ms apart. `STREAMS` may be a
-//! comma-separated list of concurrency levels (`50,200,500`): every server
-//! runs at each level in turn. Each server runs in its own process; the
-//! report gives time to first token (p50, p99, from sending the request,
-//! once connected, to reading the first event) and the server's CPU time
-//! (user + system, from `/proc/PID/stat`) per token delivered. `--svg PATH`
-//! also draws both against concurrency, one line per server (plotters'
-//! SVG backend), e.g. `--svg benches/load.svg`.
+//! Each server runs in its own process, started by this tool from the same
+//! directory. The client is hyper's HTTP/1.1 client, one connection per
+//! stream with `TCP_NODELAY`, its body frames fed to llm-sse's `Decoder`;
+//! every stream must bring the same full text and `data: [DONE]`. Time to
+//! first token (TTFT) runs from sending the request, once connected, to
+//! decoding the first event.
+//!
+//! **Sweep** (the default): 500 streams of 200 tokens, 20 ms apart.
+//! `STREAMS` may be a comma-separated list of concurrency levels
+//! (`50,200,500`): every server runs at each level in turn. The report gives
+//! TTFT p50 and p99 and the server's CPU time (user + system, from
+//! `/proc/PID/stat`, in the system's clock ticks, `getconf CLK_TCK`) per
+//! token delivered. `--svg PATH` also draws both against concurrency, one
+//! line per server (plotters' SVG backend), e.g. `--svg benches/load.svg`.
+//!
+//! **Slow streams** (`--slow N`): N streams opened at once, each long and
+//! slow (default 30 tokens 1000 ms apart, heartbeats every 15 s). Once all
+//! N have their first event, the server's resident memory (`VmRSS` from
+//! `/proc/PID/status`) is read; the report gives RSS per open stream (RSS
+//! then, minus RSS idle before, over N), TTFT p50 and p99, how long opening
+//! all took, and how many streams completed. Every stream holds a socket in
+//! both processes: raise the open-files limit in the shell first (`ulimit
+//! -n 65536`; the servers inherit it). The tool prints both limits and
+//! stops if they are too low.
 
 #![allow(clippy::print_stdout)] // a benchmark reports
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper::header::HOST;
+use hyper::Request;
+use hyper_util::rt::TokioIo;
 use llm_sse::decode::{Decoder, Frame};
 use plotters::prelude::*;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+
+type BoxError = Box<dyn std::error::Error>;
+
+/// The kernel's clock ticks per second, in which `/proc/PID/stat` counts
+/// CPU time: `getconf CLK_TCK`, or 100 (with a warning) if that fails.
+fn clock_ticks_per_second() -> u64 {
+    let asked = Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .filter(|out| out.status.success())
+        .and_then(|out| String::from_utf8(out.stdout).ok())
+        .and_then(|text| text.trim().parse::<u64>().ok())
+        .filter(|&hz| hz > 0);
+    asked.unwrap_or_else(|| {
+        eprintln!("warning: `getconf CLK_TCK` failed; assuming 100 clock ticks per second");
+        100
+    })
+}
+
+/// The soft and hard open-files limits of a process (`self` or a PID), as
+/// `/proc/PID/limits` writes them (`unlimited` included).
+fn open_files_limit(pid: &str) -> Result<(String, String), BoxError> {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits"))?;
+    let line = limits
+        .lines()
+        .find(|line| line.starts_with("Max open files"))
+        .ok_or("no `Max open files` in limits")?;
+    let mut fields = line["Max open files".len()..].split_whitespace();
+    let soft = fields.next().ok_or("no soft limit")?.to_owned();
+    let hard = fields.next().ok_or("no hard limit")?.to_owned();
+    Ok((soft, hard))
+}
+
+/// Whether a soft limit as `/proc/PID/limits` writes it allows `needed`.
+fn allows(soft: &str, needed: usize) -> bool {
+    soft == "unlimited" || soft.parse::<usize>().is_ok_and(|soft| soft >= needed)
+}
 
 struct Server {
     child: Child,
     addr: SocketAddr,
+    ticks_per_second: u64,
 }
 
 impl Server {
-    fn start(example: &str) -> Result<Self, Box<dyn std::error::Error>> {
+    fn start(example: &str, ticks_per_second: u64) -> Result<Self, BoxError> {
         let path = std::env::current_exe()?.with_file_name(example);
         let mut child = Command::new(&path)
             .env("PORT", "0")
@@ -57,19 +120,43 @@ impl Server {
             .strip_prefix("listening on http://")
             .ok_or_else(|| format!("unexpected first line {line:?}"))?
             .parse()?;
-        Ok(Self { child, addr })
+        Ok(Self {
+            child,
+            addr,
+            ticks_per_second,
+        })
+    }
+
+    fn pid(&self) -> String {
+        self.child.id().to_string()
     }
 
     /// User plus system CPU time of the server so far.
-    fn cpu_time(&self) -> Result<Duration, Box<dyn std::error::Error>> {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))?;
+    fn cpu_time(&self) -> Result<Duration, BoxError> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid()))?;
         // Fields after the command name, which is in parentheses.
         let fields: Vec<&str> = stat[stat.rfind(')').ok_or("bad stat")? + 2..]
             .split(' ')
             .collect();
         let ticks: u64 = fields[11].parse::<u64>()? + fields[12].parse::<u64>()?;
-        // CLK_TCK is 100 on Linux.
-        Ok(Duration::from_millis(ticks * 10))
+        Ok(Duration::from_nanos(
+            ticks * 1_000_000_000 / self.ticks_per_second,
+        ))
+    }
+
+    /// The server's resident memory now, in KiB (`VmRSS`).
+    fn rss_kib(&self) -> Result<u64, BoxError> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))?;
+        let line = status
+            .lines()
+            .find(|line| line.starts_with("VmRSS:"))
+            .ok_or("no VmRSS in status")?;
+        let kib = line["VmRSS:".len()..]
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()?;
+        Ok(kib)
     }
 }
 
@@ -80,63 +167,71 @@ impl Drop for Server {
     }
 }
 
-/// Reads one stream; returns the time to its first event and its text.
-async fn one_stream(addr: SocketAddr, path: String) -> Result<(Duration, String), String> {
-    let start = Instant::now();
-    let mut socket = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
-    socket.set_nodelay(true).map_err(|e| e.to_string())?;
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n");
-    socket
-        .write_all(request.as_bytes())
+/// Reads one stream over its own connection; returns the time to its first
+/// event and its text. `first` hears the time to the first event as soon as
+/// it is decoded (and is dropped unheard if the stream fails before).
+async fn one_stream(
+    addr: SocketAddr,
+    path: String,
+    mut first: Option<oneshot::Sender<Duration>>,
+) -> Result<(Duration, String), String> {
+    let tcp = TcpStream::connect(addr)
+        .await
+        .map_err(|e| format!("connect: {e}"))?;
+    tcp.set_nodelay(true).map_err(|e| e.to_string())?;
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
         .await
         .map_err(|e| e.to_string())?;
-    let mut raw = Vec::new();
-    let mut buf = vec![0u8; 16 * 1024];
+    tokio::spawn(connection);
+    let request = Request::get(path)
+        .header(HOST, addr.to_string())
+        .body(Empty::<Bytes>::new())
+        .map_err(|e| e.to_string())?;
+    // Connected: the clock starts as the request goes out.
+    let start = Instant::now();
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|e| e.to_string())?;
+    if !response.status().is_success() {
+        return Err(format!("status {}", response.status()));
+    }
+    let mut body = response.into_body();
     let mut decoder = Decoder::new();
-    let mut head_done = false;
     let mut ttft = None;
     let mut text = String::new();
-    loop {
-        let n = socket.read(&mut buf).await.map_err(|e| e.to_string())?;
-        if n == 0 {
-            return Err("connection closed before [DONE]".into());
-        }
-        raw.extend_from_slice(&buf[..n]);
-        if !head_done {
-            let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") else {
-                continue;
-            };
-            raw.drain(..end + 4);
-            head_done = true;
-        }
-        // De-chunk what is complete.
-        while let Some(line_end) = raw.windows(2).position(|w| w == b"\r\n") {
-            let size = usize::from_str_radix(
-                std::str::from_utf8(&raw[..line_end]).map_err(|e| e.to_string())?,
-                16,
-            )
-            .map_err(|e| e.to_string())?;
-            if raw.len() < line_end + 2 + size + 2 {
-                break;
-            }
-            decoder.feed(&raw[line_end + 2..line_end + 2 + size]);
-            raw.drain(..line_end + 2 + size + 2);
-        }
+    while let Some(frame) = body.frame().await {
+        let Ok(data) = frame.map_err(|e| e.to_string())?.into_data() else {
+            continue;
+        };
+        decoder.feed(&data);
         while let Some(frame) = decoder.next_frame() {
             if let Ok(Frame::Event(event)) = frame {
-                ttft.get_or_insert_with(|| start.elapsed());
+                let ttft = *ttft.get_or_insert_with(|| start.elapsed());
+                if let Some(first) = first.take() {
+                    let _ = first.send(ttft);
+                }
                 let data = event.data().unwrap_or_default();
                 if data == "[DONE]" {
-                    return Ok((ttft.unwrap_or_default(), text));
+                    return Ok((ttft, text));
                 }
                 text.push_str(data);
             }
         }
     }
+    Err("body ended before [DONE]".into())
 }
 
+/// The `p` quantile of sorted durations (zero for none).
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+fn millis(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
 }
 
 /// What one server did at one concurrency level.
@@ -154,10 +249,16 @@ async fn run(
     query: &str,
     streams: usize,
     tokens: u64,
-) -> Result<Measured, Box<dyn std::error::Error>> {
-    let server = Server::start(example)?;
-    // One warm-up stream.
-    one_stream(server.addr, format!("/chat?tokens=5&delay_ms=0&{query}")).await?;
+    ticks_per_second: u64,
+) -> Result<Measured, BoxError> {
+    let server = Server::start(example, ticks_per_second)?;
+    // One warm-up stream; the last value of a repeated knob wins.
+    one_stream(
+        server.addr,
+        format!("/chat?{query}&tokens=5&delay_ms=0"),
+        None,
+    )
+    .await?;
     let cpu_before = server.cpu_time()?;
     let started = Instant::now();
     let tasks: Vec<_> = (0..streams)
@@ -165,6 +266,7 @@ async fn run(
             tokio::spawn(one_stream(
                 server.addr,
                 format!("/chat?tokens={tokens}&{query}"),
+                None,
             ))
         })
         .collect();
@@ -190,13 +292,99 @@ async fn run(
     };
     println!(
         "| {name} | {streams} | {tokens} | {:.1} | {:.1} | {:.2} | {:.0} | {:.1} |",
-        measured.ttft_p50.as_secs_f64() * 1000.0,
-        measured.ttft_p99.as_secs_f64() * 1000.0,
+        millis(measured.ttft_p50),
+        millis(measured.ttft_p99),
         wall.as_secs_f64(),
-        cpu.as_secs_f64() * 1000.0,
+        millis(cpu),
         measured.cpu_per_token.as_secs_f64() * 1e6,
     );
     Ok(measured)
+}
+
+/// Opens `streams` slow streams at once, reads the server's RSS once all
+/// have their first event, then waits for all to complete.
+async fn run_slow(
+    name: &str,
+    example: &str,
+    query: &str,
+    streams: usize,
+    ticks_per_second: u64,
+) -> Result<(), BoxError> {
+    let server = Server::start(example, ticks_per_second)?;
+    let (soft, hard) = open_files_limit(&server.pid())?;
+    eprintln!("{name}: server open-files limit {soft} (hard {hard})");
+    if !allows(&soft, streams + 64) {
+        return Err(format!(
+            "the server may open {soft} files, {streams} streams need more: run `ulimit -n 65536` first"
+        )
+        .into());
+    }
+    one_stream(
+        server.addr,
+        format!("/chat?{query}&tokens=5&delay_ms=0"),
+        None,
+    )
+    .await?;
+    let rss_idle = server.rss_kib()?;
+    let finished = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let (firsts, tasks): (Vec<_>, Vec<_>) = (0..streams)
+        .map(|_| {
+            let (first, heard) = oneshot::channel();
+            let stream = one_stream(server.addr, format!("/chat?{query}"), Some(first));
+            let finished = Arc::clone(&finished);
+            let task = tokio::spawn(async move {
+                let result = stream.await;
+                finished.fetch_add(1, Ordering::Relaxed);
+                result
+            });
+            (heard, task)
+        })
+        .unzip();
+    let mut ttfts = Vec::with_capacity(streams);
+    for heard in firsts {
+        // A stream that fails before its first event drops its sender.
+        if let Ok(ttft) = heard.await {
+            ttfts.push(ttft);
+        }
+    }
+    let opened = started.elapsed();
+    let rss_open = server.rss_kib()?;
+    let open = streams - finished.load(Ordering::Relaxed);
+    let mut completed = 0;
+    let mut failures = Vec::new();
+    let mut expected = None;
+    for task in tasks {
+        match task.await? {
+            Ok((_, text)) if expected.get_or_insert_with(|| text.clone()) == &text => {
+                completed += 1;
+            }
+            Ok(_) => failures.push("streams disagree on the text".to_owned()),
+            Err(err) => failures.push(err),
+        }
+    }
+    let wall = started.elapsed();
+    ttfts.sort();
+    let per_stream = (rss_open.saturating_sub(rss_idle)) as f64 / streams as f64;
+    println!(
+        "| {name} | {streams} | {open} | {:.1} | {:.1} | {per_stream:.1} | {:.1} | {:.1} | {:.2} | {:.1} | {completed}/{streams} |",
+        rss_idle as f64 / 1024.0,
+        rss_open as f64 / 1024.0,
+        millis(percentile(&ttfts, 0.5)),
+        millis(percentile(&ttfts, 0.99)),
+        opened.as_secs_f64(),
+        wall.as_secs_f64(),
+    );
+    if !failures.is_empty() {
+        failures.sort();
+        failures.dedup();
+        eprintln!(
+            "{name}: {} streams failed, e.g. {:?}",
+            streams - completed,
+            &failures[..failures.len().min(3)]
+        );
+    }
+    Ok(())
 }
 
 /// One line of the chart: a server's measurements at every level.
@@ -208,12 +396,7 @@ struct Series {
 
 /// Draws CPU per token (left) and TTFT p50 and p99 (right, p99 dashed)
 /// against concurrency, one color per server.
-fn chart(
-    path: &str,
-    series: &[Series],
-    tokens: u64,
-    delay: u64,
-) -> Result<(), Box<dyn std::error::Error>> {
+fn chart(path: &str, series: &[Series], tokens: u64, delay: u64) -> Result<(), BoxError> {
     let root = SVGBackend::new(path, (1100, 460)).into_drawing_area();
     root.fill(&WHITE)?;
     let (title, body) = root.split_vertically(40);
@@ -322,16 +505,21 @@ fn chart(
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> Result<(), BoxError> {
     let mut svg = None;
+    let mut slow = None;
     let mut positional = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
-        if arg == "--svg" {
-            svg = Some(args.next().ok_or("--svg needs a path")?);
-        } else {
-            positional.push(arg);
+        match arg.as_str() {
+            "--svg" => svg = Some(args.next().ok_or("--svg needs a path")?),
+            "--slow" => slow = Some(args.next().ok_or("--slow needs a number")?.parse()?),
+            _ => positional.push(arg),
         }
+    }
+    let ticks_per_second = clock_ticks_per_second();
+    if let Some(streams) = slow {
+        return slow_mode(streams, positional, ticks_per_second).await;
     }
     let mut positional = positional.into_iter();
     let levels: Vec<usize> = match positional.next() {
@@ -381,13 +569,71 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     ];
     for &streams in &levels {
         for (series, (example, query)) in series.iter_mut().zip(&servers) {
-            let measured = run(series.name, example, query, streams, tokens).await?;
+            let measured = run(
+                series.name,
+                example,
+                query,
+                streams,
+                tokens,
+                ticks_per_second,
+            )
+            .await?;
             series.points.push(measured);
         }
     }
     if let Some(path) = svg {
         chart(&path, &series, tokens, delay)?;
         println!("\nchart: {path}");
+    }
+    Ok(())
+}
+
+/// `--slow N [TOKENS] [DELAY_MS]`: N slow streams at once against the
+/// baseline and llm-sse with batching off.
+async fn slow_mode(
+    streams: usize,
+    positional: Vec<String>,
+    ticks_per_second: u64,
+) -> Result<(), BoxError> {
+    let mut positional = positional.into_iter();
+    let tokens: u64 = positional
+        .next()
+        .map(|a| a.parse())
+        .transpose()?
+        .unwrap_or(30);
+    let delay: u64 = positional
+        .next()
+        .map(|a| a.parse())
+        .transpose()?
+        .unwrap_or(1000);
+    let (soft, hard) = open_files_limit("self")?;
+    eprintln!("load: open-files limit {soft} (hard {hard})");
+    if !allows(&soft, streams + 64) {
+        return Err(format!(
+            "this process may open {soft} files, {streams} streams need more: run `ulimit -n 65536` first"
+        )
+        .into());
+    }
+    println!(
+        "{streams} streams at once, {tokens} tokens each, {delay} ms apart, heartbeats every 15 s\n"
+    );
+    println!("| server | streams | open when measured | RSS idle MiB | RSS open MiB | RSS KiB/stream | TTFT p50 ms | TTFT p99 ms | all open after s | wall s | completed |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    let knobs = format!("tokens={tokens}&delay_ms={delay}&heartbeat_ms=15000");
+    let servers = [
+        (
+            "axum Sse + KeepAlive (baseline)",
+            "axum_baseline",
+            knobs.clone(),
+        ),
+        (
+            "llm-sse, batch off",
+            "axum_chat",
+            format!("{knobs}&batch=1"),
+        ),
+    ];
+    for (name, example, query) in &servers {
+        run_slow(name, example, query, streams, ticks_per_second).await?;
     }
     Ok(())
 }

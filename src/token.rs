@@ -182,7 +182,7 @@ pub trait FrameStreamExt: Stream<Item = TaggedFrame> + Sized {
     /// # Examples
     ///
     /// ```
-    /// # #[cfg(feature = "tokio")]
+    /// # #[cfg(all(feature = "tokio", feature = "test-util"))]
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
     /// # async fn main() {
     /// use std::time::Duration;
@@ -202,7 +202,7 @@ pub trait FrameStreamExt: Stream<Item = TaggedFrame> + Sized {
     ///     .await;
     /// assert_eq!(frames, [": ping\n", ": ping\n", "data: late\n\n", "data: [DONE]\n\n"]);
     /// # }
-    /// # #[cfg(not(feature = "tokio"))]
+    /// # #[cfg(not(all(feature = "tokio", feature = "test-util")))]
     /// # fn main() {}
     /// ```
     fn heartbeat<T: Timer>(self, interval: Duration, timer: T) -> Heartbeat<Self, T> {

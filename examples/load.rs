@@ -24,6 +24,9 @@
 //! `/proc/PID/stat`, in the system's clock ticks, `getconf CLK_TCK`) per
 //! token delivered. `--svg PATH` also draws both against concurrency, one
 //! line per server (plotters' SVG backend), e.g. `--svg benches/load.svg`.
+//! `--engine` feeds every server from the mock's shared engine task
+//! (`engine=1`: one tick every `DELAY_MS`, a token per stream per tick,
+//! bounded channels) instead of a sleep per stream.
 //!
 //! **Slow streams** (`--slow N`): N streams opened at once, each long and
 //! slow (default 30 tokens 1000 ms apart, heartbeats every 15 s). Once all
@@ -508,12 +511,14 @@ fn chart(path: &str, series: &[Series], tokens: u64, delay: u64) -> Result<(), B
 async fn main() -> Result<(), BoxError> {
     let mut svg = None;
     let mut slow = None;
+    let mut engine = false;
     let mut positional = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--svg" => svg = Some(args.next().ok_or("--svg needs a path")?),
             "--slow" => slow = Some(args.next().ok_or("--slow needs a number")?.parse()?),
+            "--engine" => engine = true,
             _ => positional.push(arg),
         }
     }
@@ -541,7 +546,10 @@ async fn main() -> Result<(), BoxError> {
         .unwrap_or(20);
     println!("| server | streams | tokens each | TTFT p50 ms | TTFT p99 ms | wall s | server CPU ms | CPU µs/token |");
     println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
-    let knobs = format!("delay_ms={delay}&heartbeat_ms=15000");
+    // `--engine`: every server takes its tokens from the mock's shared
+    // engine (`engine=1`) instead of a sleep per stream.
+    let engine = if engine { "&engine=1" } else { "" };
+    let knobs = format!("delay_ms={delay}&heartbeat_ms=15000{engine}");
     let mut series = [
         Series {
             name: "axum Sse + KeepAlive (baseline)",

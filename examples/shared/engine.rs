@@ -118,36 +118,46 @@ pub(crate) fn register(knobs: &Knobs, channel: Box<dyn Channel>) {
         start: Instant::now() + knobs.ttft,
         held: None,
     };
-    let inbox = engine(knobs.delay);
+    // Under the registry's lock, so that an engine never stops with a
+    // stream in its inbox.
+    let mut engines = registry().lock().unwrap_or_else(PoisonError::into_inner);
+    let inbox = engines.entry(knobs.delay).or_insert_with(|| {
+        let inbox = Inbox::default();
+        tokio::spawn(run(inbox.clone(), knobs.delay));
+        inbox
+    });
     inbox
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .push(active);
 }
 
-/// The inbox of the engine for `delay`, which is started on first use.
-fn engine(delay: Duration) -> Inbox {
+/// The running engines, by token interval.
+fn registry() -> &'static Mutex<HashMap<Duration, Inbox>> {
     static ENGINES: OnceLock<Mutex<HashMap<Duration, Inbox>>> = OnceLock::new();
-    let engines = ENGINES.get_or_init(Mutex::default);
-    let mut engines = engines.lock().unwrap_or_else(PoisonError::into_inner);
-    engines
-        .entry(delay)
-        .or_insert_with(|| {
-            let inbox = Inbox::default();
-            tokio::spawn(run(inbox.clone(), delay.max(Duration::from_millis(1))));
-            inbox
-        })
-        .clone()
+    ENGINES.get_or_init(Mutex::default)
 }
 
-/// The engine's loop: every tick, take in new streams and step them all.
+/// The engine's loop: every tick, take in new streams and step them all;
+/// stop when no stream is left (the next one starts a new engine).
 async fn run(inbox: Inbox, delay: Duration) {
     let mut active: Vec<Active> = Vec::new();
-    let mut tick = tokio::time::interval(delay);
+    let mut tick = tokio::time::interval(delay.max(Duration::from_millis(1)));
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
         let now = tick.tick().await;
         active.append(&mut inbox.lock().unwrap_or_else(PoisonError::into_inner));
         active.retain_mut(|stream| stream.step(now));
+        if active.is_empty() {
+            let mut engines = registry().lock().unwrap_or_else(PoisonError::into_inner);
+            if inbox
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .is_empty()
+            {
+                engines.remove(&delay);
+                return;
+            }
+        }
     }
 }

@@ -324,14 +324,12 @@ impl AnthropicParser {
 impl Parser for AnthropicParser {
     fn event(
         &mut self,
-        name: Option<&str>,
+        _name: Option<&str>,
         data: &str,
         out: &mut VecDeque<Delta>,
     ) -> Result<Step, UpstreamError> {
-        if name == Some("error") {
-            return Err(super::error_event(data));
-        }
-        self.parse(data, out).map_err(|error| error.in_event(data))
+        // The data's `type` names the event; the SSE name repeats it.
+        self.parse(data, out)
     }
 
     fn end_marker(&self) -> &'static str {

@@ -91,7 +91,6 @@ pub enum UpstreamError {
 
 impl UpstreamError {
     /// Names the event's `data` in a [`UpstreamError::Malformed`].
-    #[cfg_attr(not(any(feature = "openai", feature = "anthropic")), allow(dead_code))]
     pub(crate) fn in_event(self, data: &str) -> Self {
         match self {
             UpstreamError::Malformed { reason } => UpstreamError::Malformed {

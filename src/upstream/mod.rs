@@ -153,7 +153,8 @@ pub enum Step {
 pub trait Parser {
     /// Reads one event, its `name` (`None` when the stream gave none,
     /// which clients treat as `message`) and its `data`, pushing the
-    /// deltas it carries onto `out`.
+    /// deltas it carries onto `out`. An `event: error` never reaches it:
+    /// [`parse`] reports it as [`UpstreamError::Provider`].
     ///
     /// # Errors
     ///
@@ -196,12 +197,14 @@ impl<P: Parser + ?Sized> Parser for Box<P> {
 pub fn parse<S, P>(body: S, parser: P) -> Deltas<S, P> {
     Deltas {
         body,
-        decoder: Decoder::new().unrecognized_lines(true),
-        parser,
-        pending: VecDeque::new(),
-        unparsed: String::new(),
-        failure: None,
-        done: false,
+        reader: Reader {
+            decoder: Decoder::new().unrecognized_lines(true),
+            parser,
+            pending: VecDeque::new(),
+            unparsed: String::new(),
+            failure: None,
+            done: false,
+        },
     }
 }
 
@@ -215,23 +218,28 @@ pin_project! {
     pub struct Deltas<S, P> {
         #[pin]
         body: S,
-        decoder: Decoder,
-        parser: P,
-        pending: VecDeque<Delta>,
-        // Lines of the body that are not SSE, kept to report a JSON error
-        // written where events were expected.
-        unparsed: String,
-        failure: Option<UpstreamError>,
-        done: bool,
+        reader: Reader<P>,
     }
+}
+
+/// What [`Deltas`] has read of the body.
+struct Reader<P> {
+    decoder: Decoder,
+    parser: P,
+    pending: VecDeque<Delta>,
+    /// Lines of the body that are not SSE, kept to report a JSON error
+    /// written where events were expected.
+    unparsed: String,
+    failure: Option<UpstreamError>,
+    done: bool,
 }
 
 impl<S, P: fmt::Debug> fmt::Debug for Deltas<S, P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Deltas")
-            .field("parser", &self.parser)
-            .field("pending", &self.pending.len())
-            .field("done", &self.done)
+            .field("parser", &self.reader.parser)
+            .field("pending", &self.reader.pending.len())
+            .field("done", &self.reader.done)
             .finish_non_exhaustive()
     }
 }
@@ -247,58 +255,33 @@ where
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let mut this = self.project();
+        let reader = this.reader;
         loop {
-            if let Some(delta) = this.pending.pop_front() {
+            if let Some(delta) = reader.pending.pop_front() {
                 return Poll::Ready(Some(Ok(delta)));
             }
-            if *this.done {
-                return Poll::Ready(this.failure.take().map(Err));
+            if reader.done {
+                return Poll::Ready(reader.failure.take().map(Err));
             }
-            read_frames(
-                this.decoder,
-                this.parser,
-                this.pending,
-                this.unparsed,
-                this.failure,
-                this.done,
-            );
-            if !this.pending.is_empty() || *this.done {
+            reader.read_frames();
+            if !reader.pending.is_empty() || reader.done {
                 continue;
             }
             match ready!(this.body.as_mut().poll_next(cx)) {
-                Some(Ok(chunk)) => this.decoder.feed(chunk.as_ref()),
-                Some(Err(error)) => {
-                    *this.failure = Some(UpstreamError::Transport(error.into()));
-                    *this.done = true;
-                }
-                None => {
-                    // A last line with no line break is still a line.
-                    this.decoder.feed(b"\n");
-                    read_frames(
-                        this.decoder,
-                        this.parser,
-                        this.pending,
-                        this.unparsed,
-                        this.failure,
-                        this.done,
-                    );
-                    if !*this.done {
-                        *this.done = true;
-                        *this.failure = Some(unparsed_error(this.unparsed).unwrap_or_else(|| {
-                            UpstreamError::truncated(this.parser.end_marker(), this.unparsed)
-                        }));
-                    }
-                }
+                Some(Ok(chunk)) => reader.decoder.feed(chunk.as_ref()),
+                Some(Err(error)) => reader.fail(UpstreamError::Transport(error.into())),
+                None => reader.end_of_body(),
             }
         }
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        if self.done {
-            let n = self.pending.len() + usize::from(self.failure.is_some());
+        let reader = &self.reader;
+        if reader.done {
+            let n = reader.pending.len() + usize::from(reader.failure.is_some());
             (n, Some(n))
         } else {
-            (self.pending.len(), None)
+            (reader.pending.len(), None)
         }
     }
 }
@@ -311,61 +294,92 @@ where
     P: Parser,
 {
     fn is_terminated(&self) -> bool {
-        self.done && self.pending.is_empty() && self.failure.is_none()
+        let reader = &self.reader;
+        reader.done && reader.pending.is_empty() && reader.failure.is_none()
     }
 }
 
-/// Parses the frames the decoder holds until a delta is pending or the
-/// stream is done.
-fn read_frames<P: Parser>(
-    decoder: &mut Decoder,
-    parser: &mut P,
-    pending: &mut VecDeque<Delta>,
-    unparsed: &mut String,
-    failure: &mut Option<UpstreamError>,
-    done: &mut bool,
-) {
-    while let Some(frame) = decoder.next_borrowed() {
-        let result = match frame {
-            Ok(Borrowed::Event { name, data }) if unparsed.is_empty() => {
-                parser.event(name, data, pending)
-            }
-            Ok(Borrowed::Event { name, data }) => match unparsed_error(unparsed) {
-                Some(error) => Err(error),
-                None => {
-                    unparsed.clear();
-                    parser.event(name, data, pending)
+impl<P: Parser> Reader<P> {
+    /// Parses the frames the decoder holds until a delta is pending or the
+    /// stream is done.
+    fn read_frames(&mut self) {
+        while let Some(frame) = self.decoder.next_borrowed() {
+            let result = match frame {
+                Ok(Borrowed::Event { name, data }) => match unparsed_error(&self.unparsed) {
+                    Some(error) => Err(error),
+                    None => {
+                        self.unparsed.clear();
+                        event(&mut self.parser, name, data, &mut self.pending)
+                    }
+                },
+                Ok(Borrowed::Frame(Frame::Unrecognized(line))) => {
+                    if self.unparsed.len() + line.len() < error::MAX_ERROR_BODY {
+                        self.unparsed.push_str(&line);
+                        self.unparsed.push('\n');
+                    }
+                    Ok(Step::More)
                 }
-            },
-            Ok(Borrowed::Frame(Frame::Unrecognized(line))) => {
-                if unparsed.len() + line.len() < error::MAX_ERROR_BODY {
-                    unparsed.push_str(&line);
-                    unparsed.push('\n');
+                Ok(_) => Ok(Step::More),
+                Err(error) => Err(error.into()),
+            };
+            match result {
+                Ok(Step::More) if self.pending.is_empty() => {}
+                Ok(Step::More) => return,
+                Ok(Step::End) => {
+                    self.done = true;
+                    return;
                 }
-                Ok(Step::More)
-            }
-            Ok(_) => Ok(Step::More),
-            Err(error) => Err(error.into()),
-        };
-        match result {
-            Ok(Step::More) if pending.is_empty() => {}
-            Ok(Step::More) => return,
-            Ok(Step::End) => {
-                *done = true;
-                return;
-            }
-            Err(error) => {
-                *failure = Some(error);
-                *done = true;
-                return;
+                Err(error) => {
+                    self.fail(error);
+                    return;
+                }
             }
         }
     }
+
+    /// The body ended: the last frames, then an error unless the format's
+    /// end marker came.
+    fn end_of_body(&mut self) {
+        // A last line with no line break is still a line.
+        self.decoder.feed(b"\n");
+        self.read_frames();
+        if !self.done {
+            let error = unparsed_error(&self.unparsed).unwrap_or_else(|| {
+                UpstreamError::truncated(self.parser.end_marker(), &self.unparsed)
+            });
+            self.fail(error);
+        }
+    }
+
+    fn fail(&mut self, error: UpstreamError) {
+        self.failure = Some(error);
+        self.done = true;
+    }
+}
+
+/// Hands one event to `parser`. What every provider format shares is done
+/// here: an `event: error` is the provider's error whatever the parser,
+/// and a malformed event's error quotes its data.
+fn event<P: Parser>(
+    parser: &mut P,
+    name: Option<&str>,
+    data: &str,
+    out: &mut VecDeque<Delta>,
+) -> Result<Step, UpstreamError> {
+    if name == Some("error") {
+        return Err(error_event(data));
+    }
+    parser
+        .event(name, data, out)
+        .map_err(|error| error.in_event(data))
 }
 
 /// The error of JSON written where SSE was expected: a provider's error
 /// object, or the JSON itself when it is none.
 fn unparsed_error(unparsed: &str) -> Option<UpstreamError> {
+    if unparsed.is_empty() {
+        return None;
+    }
     let text = unparsed.trim();
     if !text.starts_with(['{', '[']) {
         return None;
@@ -658,8 +672,7 @@ where
 
 /// The error an `event: error` reports: its error object's message and
 /// type, else its data as the message.
-#[cfg_attr(not(any(feature = "openai", feature = "anthropic")), allow(dead_code))]
-pub(crate) fn error_event(data: &str) -> UpstreamError {
+fn error_event(data: &str) -> UpstreamError {
     match error::error_object(data) {
         Some((message, error_type)) => UpstreamError::provider(message, error_type),
         None if data.trim().is_empty() => {

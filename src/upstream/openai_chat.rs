@@ -232,7 +232,7 @@ impl OpenAiChatParser {
 impl Parser for OpenAiChatParser {
     fn event(
         &mut self,
-        name: Option<&str>,
+        _name: Option<&str>,
         data: &str,
         out: &mut VecDeque<Delta>,
     ) -> Result<Step, UpstreamError> {
@@ -242,11 +242,7 @@ impl Parser for OpenAiChatParser {
             }
             return Ok(Step::End);
         }
-        if name == Some("error") {
-            return Err(super::error_event(data));
-        }
-        self.chunk(data, out)
-            .map_err(|error| error.in_event(data))?;
+        self.chunk(data, out)?;
         Ok(Step::More)
     }
 

@@ -249,16 +249,12 @@ impl OpenAiResponsesParser {
 impl Parser for OpenAiResponsesParser {
     fn event(
         &mut self,
-        name: Option<&str>,
+        _name: Option<&str>,
         data: &str,
         out: &mut VecDeque<Delta>,
     ) -> Result<Step, UpstreamError> {
-        // The data's `type` names the event and the SSE name repeats it,
-        // but an error may come with the name alone.
-        if name == Some("error") {
-            return Err(super::error_event(data));
-        }
-        self.parse(data, out).map_err(|error| error.in_event(data))
+        // The data's `type` names the event; the SSE name repeats it.
+        self.parse(data, out)
     }
 
     fn end_marker(&self) -> &'static str {

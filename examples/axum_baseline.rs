@@ -11,7 +11,6 @@
 //! and formats aside; `engine=1` included), ends with `data: [DONE]`, and
 //! sets `TCP_NODELAY`.
 
-#![allow(clippy::print_stdout)] // a server announces where it listens
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -21,7 +20,6 @@ use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::serve::ListenerExt;
 use axum::Router;
 use futures_util::{stream, StreamExt};
 use llm_sse::Delta;
@@ -63,15 +61,5 @@ async fn chat(Query(query): Query<HashMap<String, String>>) -> Response {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let port = shared::listen_port()?;
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
-    println!(
-        "listening on http://127.0.0.1:{}",
-        listener.local_addr()?.port()
-    );
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    axum::serve(listener, Router::new().route("/chat", get(chat))).await?;
-    Ok(())
+    shared::serve_axum(Router::new().route("/chat", get(chat))).await
 }

@@ -20,7 +20,6 @@
 //! `PORT` sets the port (default 3000). Serves HTTP/1.1 and HTTP/2 with
 //! prior knowledge (h2c), with `TCP_NODELAY` on every connection.
 
-#![allow(clippy::print_stdout)] // a server announces where it listens
 
 use std::collections::HashMap;
 
@@ -29,7 +28,6 @@ use axum::extract::{Query, RawQuery};
 use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::serve::ListenerExt;
 use axum::{Json, Router};
 use llm_sse::SseStream;
 
@@ -118,16 +116,5 @@ async fn api(api: Api, query: Option<String>, body: Bytes) -> Response {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let port = shared::listen_port()?;
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
-    println!(
-        "listening on http://127.0.0.1:{}",
-        listener.local_addr()?.port()
-    );
-    let listener = listener.tap_io(|tcp| {
-        // Small SSE writes must not wait for the previous one's ACK.
-        let _ = tcp.set_nodelay(true);
-    });
-    axum::serve(listener, router()).await?;
-    Ok(())
+    shared::serve_axum(router()).await
 }

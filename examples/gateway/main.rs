@@ -31,7 +31,6 @@
 //! and the token limit are translated between the formats; sampling
 //! settings (`temperature`, `stop`, `tool_choice`, ...) are not.
 
-#![allow(clippy::print_stdout)] // a server announces where it listens
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -41,7 +40,6 @@ use axum::extract::{Query, RawQuery, State};
 use axum::http::{header, Method, Request};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::serve::ListenerExt;
 use axum::Router;
 use http_body_util::Full;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -63,19 +61,12 @@ mod shared;
 
 use conversation::Conversation;
 
+// The wire APIs, on both sides of the gateway.
+use shared::api::Api;
 use shared::{BadRequest, Knobs};
 
 /// How long the upstream may take to send its response headers.
 const HEADERS_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// The wire APIs, on both sides of the gateway.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Api {
-    ChatCompletions,
-    Responses,
-    Messages,
-    UiChat,
-}
 
 /// The gateway's state: where the upstreams are and how to reach them.
 #[derive(Clone)]
@@ -381,17 +372,6 @@ impl Ask {
     }
 }
 
-impl Api {
-    fn route(self) -> &'static str {
-        match self {
-            Api::ChatCompletions => "completions",
-            Api::Responses => "responses",
-            Api::Messages => "messages",
-            Api::UiChat => "ui_chat",
-        }
-    }
-}
-
 /// The gateway's routes.
 fn router(gateway: Gateway) -> Router {
     let metrics = shared::metrics();
@@ -452,15 +432,5 @@ fn gateway_from_env() -> Result<Gateway, String> {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let gateway = gateway_from_env()?;
-    let port = shared::listen_port()?;
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
-    println!(
-        "listening on http://127.0.0.1:{}",
-        listener.local_addr()?.port()
-    );
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    axum::serve(listener, router(gateway)).await?;
-    Ok(())
+    shared::serve_axum(router(gateway)).await
 }

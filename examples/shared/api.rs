@@ -31,7 +31,8 @@ pub(crate) enum Api {
 }
 
 impl Api {
-    fn route(self) -> &'static str {
+    /// The `route` label of the API's metrics.
+    pub(crate) fn route(self) -> &'static str {
         match self {
             Api::ChatCompletions => "completions",
             Api::Responses => "responses",

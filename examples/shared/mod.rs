@@ -40,6 +40,26 @@ pub(crate) fn listen_port() -> Result<u16, String> {
     }
 }
 
+/// Serves `router` on `127.0.0.1:$PORT` (HTTP/1.1 and h2c), with
+/// `TCP_NODELAY` on every connection, once it prints where it listens.
+#[allow(clippy::print_stdout)] // a server announces where it listens
+pub(crate) async fn serve_axum(router: axum::Router) -> Result<(), Box<dyn std::error::Error>> {
+    use axum::serve::ListenerExt;
+
+    let port = listen_port()?;
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    println!(
+        "listening on http://127.0.0.1:{}",
+        listener.local_addr()?.port()
+    );
+    // Small SSE writes must not wait for the previous one's ACK.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    axum::serve(listener, router).await?;
+    Ok(())
+}
+
 /// The process-wide Prometheus recorder, installed once.
 pub(crate) fn metrics() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();

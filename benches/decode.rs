@@ -4,14 +4,16 @@
 //!
 //! Run with `cargo bench --bench decode`.
 
-use std::convert::Infallible;
-
 use bytes::Bytes;
 use divan::counter::BytesCount;
 use divan::{black_box, Bencher};
 use eventsource_stream::Eventsource;
-use futures_util::{stream, FutureExt, StreamExt};
+use futures_util::{FutureExt, StreamExt};
 use llm_sse::decode::DecodeStream;
+
+mod common;
+
+use common::{body, cut};
 
 fn main() {
     divan::main();
@@ -34,24 +36,6 @@ fn small_events() -> Vec<Bytes> {
 fn huge_event() -> Vec<Bytes> {
     let wire = format!("data: {}\n\n", "x".repeat(8 << 20));
     cut(wire.as_bytes(), &[wire.len() / 1024 + 1])
-}
-
-fn cut(wire: &[u8], sizes: &[usize]) -> Vec<Bytes> {
-    let mut chunks = Vec::new();
-    let mut rest = wire;
-    for size in sizes.iter().cycle() {
-        if rest.is_empty() {
-            break;
-        }
-        let (a, b) = rest.split_at((*size).min(rest.len()));
-        chunks.push(Bytes::copy_from_slice(a));
-        rest = b;
-    }
-    chunks
-}
-
-fn body(chunks: &[Bytes]) -> impl futures_util::Stream<Item = Result<Bytes, Infallible>> + '_ {
-    stream::iter(chunks.iter().cloned().map(Ok))
 }
 
 fn ours(bencher: Bencher<'_, '_>, chunks: &[Bytes]) {

@@ -7,16 +7,18 @@
 //!
 //! Run with `cargo bench --all-features --bench upstream`.
 
-use std::convert::Infallible;
-
 use async_openai::types::chat::CreateChatCompletionStreamResponse;
 use bytes::Bytes;
 use divan::counter::{BytesCount, ItemsCount};
 use divan::{black_box, Bencher};
 use eventsource_stream::Eventsource;
-use futures_util::{stream, FutureExt, StreamExt};
+use futures_util::{FutureExt, StreamExt};
 use llm_sse::upstream::{self, OpenAiChatParser};
 use llm_sse::Delta;
+
+mod common;
+
+use common::{body, cut};
 
 fn main() {
     divan::main();
@@ -43,21 +45,7 @@ fn openai_stream() -> Vec<Bytes> {
     ));
     wire.push_str(r#"data: {"id":"chatcmpl-B9MHDbslfkBeAs8l4bebGdFOJ6PeG","object":"chat.completion.chunk","created":1741570283,"model":"gpt-4o-2024-08-06","service_tier":"default","system_fingerprint":"fp_eb9dce56a8","choices":[],"usage":{"prompt_tokens":19,"completion_tokens":4000,"total_tokens":4019,"prompt_tokens_details":{"cached_tokens":0,"audio_tokens":0},"completion_tokens_details":{"reasoning_tokens":0,"audio_tokens":0,"accepted_prediction_tokens":0,"rejected_prediction_tokens":0}}}"#);
     wire.push_str("\n\ndata: [DONE]\n\n");
-    let mut chunks = Vec::new();
-    let mut rest = wire.as_bytes();
-    for size in [1024, 4096, 2048, 3000, 1500].iter().cycle() {
-        if rest.is_empty() {
-            break;
-        }
-        let (a, b) = rest.split_at((*size).min(rest.len()));
-        chunks.push(Bytes::copy_from_slice(a));
-        rest = b;
-    }
-    chunks
-}
-
-fn body(chunks: &[Bytes]) -> impl futures_util::Stream<Item = Result<Bytes, Infallible>> + '_ {
-    stream::iter(chunks.iter().cloned().map(Ok))
+    cut(wire.as_bytes(), &[1024, 4096, 2048, 3000, 1500])
 }
 
 fn counters(chunks: &[Bytes]) -> (BytesCount, ItemsCount) {

@@ -11,7 +11,6 @@
 //! and formats aside; `engine=1` included), ends with `data: [DONE]`, and
 //! sets `TCP_NODELAY`.
 
-
 use std::collections::HashMap;
 use std::convert::Infallible;
 

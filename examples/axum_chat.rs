@@ -20,7 +20,6 @@
 //! `PORT` sets the port (default 3000). Serves HTTP/1.1 and HTTP/2 with
 //! prior knowledge (h2c), with `TCP_NODELAY` on every connection.
 
-
 use std::collections::HashMap;
 
 use axum::body::Bytes;

@@ -31,7 +31,6 @@
 //! and the token limit are translated between the formats; sampling
 //! settings (`temperature`, `stop`, `tool_choice`, ...) are not.
 
-
 use std::collections::HashMap;
 use std::time::Duration;
 

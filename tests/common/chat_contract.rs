@@ -91,10 +91,11 @@ pub(crate) async fn engine_feeds_the_same_answer(addr: SocketAddr) {
         .map(|(_, data)| data.as_str())
         .collect();
     assert_eq!(chunks.concat(), MOCK_TEXT);
-    // One token every 5 ms, four to a batch: the first alone, then full
-    // batches (the 1 s max delay never passes); four events, or a few more
-    // if the server is slow to take a batch and splits it.
-    assert!((4..=6).contains(&chunks.len()), "{chunks:?}");
+    // Batched: the channel wakes the stream only once four tokens wait (the
+    // 1 s max delay never passes), so there are fewer events than tokens
+    // however the server is scheduled. The exact wake-ups are counted on a
+    // paused clock in tests/flush_channel.rs.
+    assert!(chunks.len() < 12, "one event per token: {chunks:?}");
     assert_eq!(chunks[0], "Streaming");
     assert_eq!(events.last().unwrap().1, "[DONE]");
 

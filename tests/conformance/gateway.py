@@ -84,19 +84,20 @@ def error_shape(path: str, content_type: str, body: bytes) -> str | None:
     return None if ok else f"not the {path} error shape: {body!r}"
 
 
-def check_429(gateway: str, path: str) -> str | None:
-    conn = connect(gateway)
+def post(base: str, target: str, body: dict) -> tuple[http.client.HTTPResponse, bytes]:
+    """A whole JSON POST: the response and its body."""
+    conn = connect(base)
     try:
-        conn.request(
-            "POST",
-            "{}?{}".format(path, urllib.parse.urlencode({"status": 429})),
-            body=json.dumps(BODIES[path]),
-            headers={"content-type": "application/json"},
-        )
+        conn.request("POST", target, body=json.dumps(body), headers={"content-type": "application/json"})
         response = conn.getresponse()
-        body = response.read()
+        return response, response.read()
     finally:
         conn.close()
+
+
+def check_429(gateway: str, path: str) -> str | None:
+    target = "{}?{}".format(path, urllib.parse.urlencode({"status": 429}))
+    response, body = post(gateway, target, BODIES[path])
     if response.status != 429:
         return f"status {response.status}, expected 429: {body!r}"
     if response.getheader("retry-after") != "1":
@@ -141,13 +142,7 @@ def check_multi_turn(gateway: str, path: str) -> str | None:
     """A conversation with a tool call and its result goes through the
     translation to the upstream's format and back (the echo model answers
     with the last user message)."""
-    conn = connect(gateway)
-    try:
-        conn.request("POST", path, body=json.dumps(MULTI_TURN[path]), headers={"content-type": "application/json"})
-        response = conn.getresponse()
-        raw = response.read()
-    finally:
-        conn.close()
+    response, raw = post(gateway, path, MULTI_TURN[path])
     if response.status != 200:
         return f"status {response.status}: {raw!r}"
     text = answer_text(path, json.loads(raw))

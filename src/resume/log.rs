@@ -64,20 +64,20 @@ pub(crate) fn number_into(
     const ID_LINE: usize = "id: ".len() + super::STREAM_ID_LEN + ":".len() + 20 + "\n".len();
     let events = count_events(frame);
     out.reserve(frame.len() + events * ID_LINE);
-    let mut seq = first_seq;
+    let mut count = 0u64;
     let mut rest = frame;
     while let Some(at) = find_blank_line(rest) {
         // `at` is the index of the event's last line break; the blank line
         // is the one after it.
         out.put_slice(&rest[..=at]);
-        write_id_line(out, stream, seq);
+        write_id_line(out, stream, first_seq.saturating_add(count));
         out.put_u8(b'\n');
         ends.push(out.len());
-        seq += 1;
+        count += 1;
         rest = &rest[at + 2..];
     }
     out.put_slice(rest);
-    seq - first_seq
+    count
 }
 
 fn write_id_line(out: &mut BytesMut, stream: StreamId, seq: u64) {

@@ -209,7 +209,7 @@ impl ResumeStore for MemoryStore {
         meta: Bytes,
         _interrupted: Bytes,
         stop: StopHandle,
-    ) -> StoreFuture<'_, ()> {
+    ) -> StoreFuture<()> {
         let now = Instant::now();
         let mut logs = self.logs();
         let result = if self.make_room(&mut logs, now) {
@@ -241,7 +241,7 @@ impl ResumeStore for MemoryStore {
         first_seq: u64,
         events: Vec<Bytes>,
         end: bool,
-    ) -> StoreFuture<'_, AppendAck> {
+    ) -> StoreFuture<AppendAck> {
         let ack = match self.logs().get_mut(&stream) {
             Some(log) if log.ended_at.is_none() => {
                 for (seq, event) in (first_seq..).zip(events) {
@@ -260,7 +260,7 @@ impl ResumeStore for MemoryStore {
         Box::pin(std::future::ready(Ok(ack)))
     }
 
-    fn meta(&self, stream: StreamId) -> StoreFuture<'_, Option<Bytes>> {
+    fn meta(&self, stream: StreamId) -> StoreFuture<Option<Bytes>> {
         let now = Instant::now();
         let ttl = self.shared.retention.ttl;
         let meta = self
@@ -271,9 +271,11 @@ impl ResumeStore for MemoryStore {
         Box::pin(std::future::ready(Ok(meta)))
     }
 
-    fn read(&self, stream: StreamId, after: u64, wait: Duration) -> StoreFuture<'_, ReadBatch> {
+    fn read(&self, stream: StreamId, after: u64, wait: Duration) -> StoreFuture<ReadBatch> {
+        let store = self.clone();
         Box::pin(async move {
-            let appended = match self.look(stream, after) {
+            let store = &store;
+            let appended = match store.look(stream, after) {
                 Look::Batch(batch) => return Ok(batch),
                 Look::Wait(_) if wait.is_zero() => {
                     return Ok(ReadBatch::new(Vec::new(), LogState::Live))
@@ -284,19 +286,19 @@ impl ResumeStore for MemoryStore {
             tokio::pin!(notified);
             notified.as_mut().enable();
             // An append between the first look and `enable` is seen here.
-            if let Look::Batch(batch) = self.look(stream, after) {
+            if let Look::Batch(batch) = store.look(stream, after) {
                 return Ok(batch);
             }
-            let _reader = ReaderGuard::new(self, stream);
+            let _reader = ReaderGuard::new(store, stream);
             let _ = tokio::time::timeout(wait, notified).await;
-            Ok(match self.look(stream, after) {
+            Ok(match store.look(stream, after) {
                 Look::Batch(batch) => batch,
                 Look::Wait(_) => ReadBatch::new(Vec::new(), LogState::Live),
             })
         })
     }
 
-    fn stop(&self, stream: StreamId) -> StoreFuture<'_, StopOutcome> {
+    fn stop(&self, stream: StreamId) -> StoreFuture<StopOutcome> {
         let outcome = match self.logs().get(&stream) {
             None => StopOutcome::Unknown,
             Some(log) if log.ended_at.is_some() => StopOutcome::Ended,
@@ -308,7 +310,7 @@ impl ResumeStore for MemoryStore {
         Box::pin(std::future::ready(Ok(outcome)))
     }
 
-    fn has_readers(&self, stream: StreamId) -> StoreFuture<'_, bool> {
+    fn has_readers(&self, stream: StreamId) -> StoreFuture<bool> {
         let now = Instant::now();
         let readers = self.logs().get(&stream).is_some_and(|log| {
             log.readers > 0

@@ -14,7 +14,10 @@ use futures_util::task::AtomicWaker;
 use super::StreamId;
 
 /// The future a [`ResumeStore`] method returns.
-pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
+///
+/// It owns what it needs (a store is a handle on shared state), so a
+/// stream can hold it across polls.
+pub type StoreFuture<T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'static>>;
 
 /// Where resumable streams keep their logs: [`MemoryStore`](super::MemoryStore)
 /// for one process, `RedisStore` (feature `redis`) for many replicas.
@@ -22,10 +25,11 @@ pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>>
 /// A log is a list of events, numbered from 1 without gaps, each already
 /// encoded with its `id:` line, and a mark that it ended. One process, the
 /// stream's owner, appends; any process reads. Another store (NATS
-/// JetStream, Postgres) implements these six methods.
+/// JetStream, Postgres) implements these seven methods.
 ///
-/// Every method takes the stream's id by value; the ids were checked
-/// (length and alphabet) before any store sees them.
+/// Every method takes the stream's id by value (the ids were checked
+/// (length and alphabet) before any store sees them) and returns a future
+/// that owns what it needs.
 pub trait ResumeStore: Send + Sync + 'static {
     /// Registers a new stream owned by this process. `meta` is what a
     /// resumer needs before it reads ([`meta`](Self::meta) returns it as
@@ -44,7 +48,7 @@ pub trait ResumeStore: Send + Sync + 'static {
         meta: Bytes,
         interrupted: Bytes,
         stop: StopHandle,
-    ) -> StoreFuture<'_, ()>;
+    ) -> StoreFuture<()>;
 
     /// Appends `events`, numbered from `first_seq`; with `end`, the log
     /// ends after them. Appending to an ended log appends nothing and says
@@ -55,11 +59,11 @@ pub trait ResumeStore: Send + Sync + 'static {
         first_seq: u64,
         events: Vec<Bytes>,
         end: bool,
-    ) -> StoreFuture<'_, AppendAck>;
+    ) -> StoreFuture<AppendAck>;
 
     /// The `meta` a stream was created with, or `None` for a stream the
     /// store does not know (never created, expired or evicted).
-    fn meta(&self, stream: StreamId) -> StoreFuture<'_, Option<Bytes>>;
+    fn meta(&self, stream: StreamId) -> StoreFuture<Option<Bytes>>;
 
     /// The events after position `after`, waiting up to `wait` for one when
     /// there are none yet; an empty batch of a [`Live`](LogState::Live) log
@@ -69,15 +73,15 @@ pub trait ResumeStore: Send + Sync + 'static {
     /// When the owner is gone (its lease expired) and the log has not
     /// ended, the store ends it with the `interrupted` frame, numbered next,
     /// so that every reader gets the same terminal frame.
-    fn read(&self, stream: StreamId, after: u64, wait: Duration) -> StoreFuture<'_, ReadBatch>;
+    fn read(&self, stream: StreamId, after: u64, wait: Duration) -> StoreFuture<ReadBatch>;
 
     /// Asks the stream's owner, in whatever process, to stop generating.
-    fn stop(&self, stream: StreamId) -> StoreFuture<'_, StopOutcome>;
+    fn stop(&self, stream: StreamId) -> StoreFuture<StopOutcome>;
 
     /// Whether anyone read the stream lately (within about twice the
     /// readers' wait): the owner asks when the stream has had no reader for
     /// the grace time.
-    fn has_readers(&self, stream: StreamId) -> StoreFuture<'_, bool>;
+    fn has_readers(&self, stream: StreamId) -> StoreFuture<bool>;
 
     /// The owner's producer was dropped before the end: end the log with
     /// `frame` (already numbered `seq`, `id:` line included) unless it has
@@ -92,7 +96,7 @@ impl<S: ResumeStore + ?Sized> ResumeStore for Arc<S> {
         meta: Bytes,
         interrupted: Bytes,
         stop: StopHandle,
-    ) -> StoreFuture<'_, ()> {
+    ) -> StoreFuture<()> {
         (**self).create(stream, meta, interrupted, stop)
     }
 
@@ -102,23 +106,23 @@ impl<S: ResumeStore + ?Sized> ResumeStore for Arc<S> {
         first_seq: u64,
         events: Vec<Bytes>,
         end: bool,
-    ) -> StoreFuture<'_, AppendAck> {
+    ) -> StoreFuture<AppendAck> {
         (**self).append(stream, first_seq, events, end)
     }
 
-    fn meta(&self, stream: StreamId) -> StoreFuture<'_, Option<Bytes>> {
+    fn meta(&self, stream: StreamId) -> StoreFuture<Option<Bytes>> {
         (**self).meta(stream)
     }
 
-    fn read(&self, stream: StreamId, after: u64, wait: Duration) -> StoreFuture<'_, ReadBatch> {
+    fn read(&self, stream: StreamId, after: u64, wait: Duration) -> StoreFuture<ReadBatch> {
         (**self).read(stream, after, wait)
     }
 
-    fn stop(&self, stream: StreamId) -> StoreFuture<'_, StopOutcome> {
+    fn stop(&self, stream: StreamId) -> StoreFuture<StopOutcome> {
         (**self).stop(stream)
     }
 
-    fn has_readers(&self, stream: StreamId) -> StoreFuture<'_, bool> {
+    fn has_readers(&self, stream: StreamId) -> StoreFuture<bool> {
         (**self).has_readers(stream)
     }
 

@@ -363,6 +363,47 @@ impl<S: TokenStream, T: Timer, F> Builder<S, T, F> {
         self
     }
 
+    /// The same settings over `tokens` wrapped by `wrap`.
+    #[cfg(feature = "resume")]
+    pub(crate) fn map_tokens<R>(self, wrap: impl FnOnce(S) -> R) -> Builder<R, T, F>
+    where
+        R: TokenStream<Token = S::Token, Error = S::Error>,
+    {
+        Builder {
+            tokens: wrap(self.tokens),
+            timer: self.timer,
+            format: self.format,
+            settings: self.settings,
+        }
+    }
+
+    /// The pipeline without heartbeats (each connection of a resumable
+    /// stream has its own), and what every connection needs.
+    #[cfg(feature = "resume")]
+    pub(crate) fn into_resumable_parts(mut self) -> crate::resume::Parts<SseStream<S, T, F>>
+    where
+        S::Token: IntoDelta,
+        S::Error: Display,
+        F: Format,
+    {
+        let (interrupted, abandoned) = crate::resume::early_end_frames(&self.format);
+        let heartbeat = (
+            self.settings.heartbeat,
+            self.format.heartbeat(),
+            self.settings.initial_comment,
+        );
+        let headers = self.format.response_headers();
+        self.settings.heartbeat = Duration::ZERO;
+        self.settings.initial_comment = false;
+        crate::resume::Parts {
+            stream: self.build(),
+            heartbeat,
+            headers,
+            interrupted,
+            abandoned,
+        }
+    }
+
     /// Builds the stream.
     pub fn build(self) -> SseStream<S, T, F>
     where
@@ -415,6 +456,12 @@ impl<S: TokenStream, T: Timer, F> SseStream<S, T, F> {
     #[cfg(feature = "tokio")]
     pub(crate) fn mark_disconnected(self: Pin<&mut Self>) {
         self.project().inner.mark_disconnected();
+    }
+
+    /// Reports a normal end, or a drop, as `outcome`.
+    #[cfg(feature = "resume")]
+    pub(crate) fn end_as(self: Pin<&mut Self>, outcome: crate::observe::Outcome) {
+        self.project().inner.end_as(outcome);
     }
 }
 

@@ -70,12 +70,19 @@ struct Stats {
     ended: bool,
     // The client went away and the stream runs on in the background.
     disconnected: bool,
+    // How a normal end or a drop is reported instead (a stop, an abandon).
+    #[cfg(feature = "resume")]
+    end_as: Option<Outcome>,
 }
 
 impl Stats {
     fn end(&mut self, outcome: Outcome, now: Option<Instant>, observers: &mut Observers) {
         self.ended = true;
         let outcome = match outcome {
+            #[cfg(feature = "resume")]
+            Outcome::Completed | Outcome::Cancelled if self.end_as.is_some() => {
+                self.end_as.unwrap_or(outcome)
+            }
             Outcome::Completed if self.disconnected => Outcome::CompletedAfterDisconnect,
             outcome => outcome,
         };
@@ -133,6 +140,12 @@ impl<S, T: Timer> Observe<S, T> {
     #[cfg(feature = "tokio")]
     pub(crate) fn mark_disconnected(self: Pin<&mut Self>) {
         self.project().stats.disconnected = true;
+    }
+
+    /// Reports a normal end, or a drop, as `outcome` (a stop, an abandon).
+    #[cfg(feature = "resume")]
+    pub(crate) fn end_as(self: Pin<&mut Self>, outcome: Outcome) {
+        self.project().stats.end_as = Some(outcome);
     }
 
     /// A reference to the upstream stream.

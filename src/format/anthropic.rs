@@ -474,6 +474,10 @@ impl Format for AnthropicMessages {
     }
 
     fn write_error(&mut self, failure: &Failure, buf: &mut BytesMut) {
+        self.write_interrupted(failure, buf);
+    }
+
+    fn write_interrupted(&self, failure: &Failure, buf: &mut BytesMut) {
         write_event(buf, "error", failure.message().len() + 48, |event| {
             JsonObject::open(event.nested("error"))
                 .string("type", error_type(failure.kind()))

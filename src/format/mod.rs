@@ -158,6 +158,14 @@ pub trait Format {
         write_error_event(failure, buf);
     }
 
+    /// Appends the terminal frame a resumable stream's readers get when its
+    /// generation ended early (its process died, or no reader came back),
+    /// written before the stream starts and without touching the format's
+    /// state. Default: [`write_error`](Self::write_error)'s default frame.
+    fn write_interrupted(&self, failure: &Failure, buf: &mut BytesMut) {
+        write_error_event(failure, buf);
+    }
+
     /// The frame sent after every silence of the heartbeat interval.
     /// Default: [`COMMENT_HEARTBEAT`].
     fn heartbeat(&self) -> Bytes {
@@ -199,6 +207,10 @@ impl<F: Format + ?Sized> Format for Box<F> {
 
     fn write_error(&mut self, failure: &Failure, buf: &mut BytesMut) {
         (**self).write_error(failure, buf);
+    }
+
+    fn write_interrupted(&self, failure: &Failure, buf: &mut BytesMut) {
+        (**self).write_interrupted(failure, buf);
     }
 
     fn heartbeat(&self) -> Bytes {
@@ -280,16 +292,20 @@ pub enum FailureKind {
     TimedOut(TimeoutKind),
     /// The token stream panicked.
     Panicked,
+    /// A resumable stream's generation ended before its end: its producer
+    /// died, or it had no reader for its grace time.
+    Interrupted,
 }
 
 impl FailureKind {
     /// The `type` of the default error payload: `upstream_error`,
-    /// `timeout` or `internal_error`.
+    /// `timeout`, `internal_error` or `stream_interrupted`.
     pub fn type_name(&self) -> &'static str {
         match self {
             FailureKind::Upstream => "upstream_error",
             FailureKind::TimedOut(_) => "timeout",
             FailureKind::Panicked => "internal_error",
+            FailureKind::Interrupted => "stream_interrupted",
         }
     }
 }

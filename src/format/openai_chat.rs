@@ -374,6 +374,10 @@ impl Format for OpenAiChat {
     }
 
     fn write_error(&mut self, failure: &Failure, buf: &mut BytesMut) {
+        self.write_interrupted(failure, buf);
+    }
+
+    fn write_interrupted(&self, failure: &Failure, buf: &mut BytesMut) {
         buf.reserve(failure.message().len() + 96);
         buf.put_slice(b"data: ");
         write_error_object(failure, buf, |error| {

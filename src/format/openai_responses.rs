@@ -437,6 +437,29 @@ impl Format for OpenAiResponses {
             write_response(object.nested("response"), meta, &output.items, &outcome);
         });
     }
+
+    fn write_interrupted(&self, failure: &Failure, buf: &mut BytesMut) {
+        // The stream's state is unknown here: the `error` event alone, which
+        // the official clients raise as the stream's error.
+        let message = failure.message();
+        buf.reserve(2 * message.len() + 160);
+        buf.put_slice(b"event: error\ndata: ");
+        let mut object = JsonObject::open(buf);
+        object
+            .string("type", "error")
+            .number("sequence_number", self.sequence)
+            .string("code", FAILURE_CODE)
+            .string("message", message)
+            .raw("param", "null");
+        JsonObject::open(object.nested("error"))
+            .string("type", failure.kind().type_name())
+            .string("code", FAILURE_CODE)
+            .string("message", message)
+            .raw("param", "null")
+            .close();
+        object.close();
+        buf.put_slice(b"\n\n");
+    }
 }
 
 impl fmt::Debug for OpenAiResponses {

@@ -400,6 +400,10 @@ impl Format for VercelUiStream {
     }
 
     fn write_error(&mut self, failure: &Failure, buf: &mut BytesMut) {
+        self.write_interrupted(failure, buf);
+    }
+
+    fn write_interrupted(&self, failure: &Failure, buf: &mut BytesMut) {
         frame(buf, failure.message().len(), |chunk| {
             chunk
                 .string("type", "error")

@@ -41,6 +41,15 @@ pub mod metric_names {
     pub const STREAMS: &str = "llm_sse_streams_total";
     /// Streams started and not yet ended, a gauge.
     pub const ACTIVE: &str = "llm_sse_active_streams";
+    /// Resume requests, a counter with the label `result`: `replayed`,
+    /// `unknown`, `expired`, `invalid` or `unavailable` (feature `resume`).
+    pub const RESUMES: &str = "llm_sse_resumes_total";
+    /// Events sent again to resumed connections, a counter (feature
+    /// `resume`).
+    pub const REPLAYED: &str = "llm_sse_resume_replayed_events_total";
+    /// Resumable streams that flowed without ids because the store refused
+    /// or failed, a counter (feature `resume`).
+    pub const UNLOGGED: &str = "llm_sse_resume_unlogged_streams_total";
 }
 
 /// Records every stream through the [`metrics`] facade, for Prometheus or

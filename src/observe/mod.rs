@@ -50,11 +50,19 @@ pub enum Outcome {
     /// The client went away, and the stream ran on in the background to a
     /// normal end ([`SseStream::finish_on_disconnect`](crate::SseStream::finish_on_disconnect)).
     CompletedAfterDisconnect,
+    /// A resumable stream was stopped by a stop request
+    /// ([`resume::stop`](crate::resume::stop)); its readers got the
+    /// format's normal end.
+    Stopped,
+    /// A resumable stream had no reader for its grace time; the token
+    /// stream was dropped.
+    Abandoned,
 }
 
 impl Outcome {
     /// The outcome as a lower-case label: `completed`, `failed`,
-    /// `timed_out`, `cancelled` or `completed_after_disconnect`.
+    /// `timed_out`, `cancelled`, `completed_after_disconnect`, `stopped` or
+    /// `abandoned`.
     pub fn as_str(&self) -> &'static str {
         match self {
             Outcome::Completed => "completed",
@@ -62,19 +70,22 @@ impl Outcome {
             Outcome::TimedOut => "timed_out",
             Outcome::Cancelled => "cancelled",
             Outcome::CompletedAfterDisconnect => "completed_after_disconnect",
+            Outcome::Stopped => "stopped",
+            Outcome::Abandoned => "abandoned",
         }
     }
 }
 
 /// The OpenTelemetry `error.type` of an outcome: `_OTHER` (failed),
-/// `timeout` or `cancelled`; `None` for a normal end.
+/// `timeout` or `cancelled` (abandoned too); `None` for a normal end or a
+/// stop.
 #[cfg(any(feature = "tracing", feature = "opentelemetry"))]
 fn error_type(outcome: Outcome) -> Option<&'static str> {
     match outcome {
         Outcome::Failed => Some("_OTHER"),
         Outcome::TimedOut => Some("timeout"),
-        Outcome::Cancelled => Some("cancelled"),
-        Outcome::Completed | Outcome::CompletedAfterDisconnect => None,
+        Outcome::Cancelled | Outcome::Abandoned => Some("cancelled"),
+        Outcome::Completed | Outcome::CompletedAfterDisconnect | Outcome::Stopped => None,
     }
 }
 

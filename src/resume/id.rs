@@ -30,6 +30,9 @@ const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwx
 pub struct StreamId([u8; STREAM_ID_LEN]);
 
 impl StreamId {
+    /// The id of a stream that could not get a random one: never logged.
+    pub(crate) const UNLOGGED: StreamId = StreamId([b'A'; STREAM_ID_LEN]);
+
     /// A new id from the operating system's random source.
     ///
     /// # Errors

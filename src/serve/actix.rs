@@ -73,3 +73,61 @@ impl Responder for ErrorResponse {
         response.body(self.body().to_owned())
     }
 }
+
+#[cfg(feature = "resume")]
+mod resume {
+    use actix_web::body::BoxBody;
+    use actix_web::http::StatusCode;
+    use actix_web::{HttpRequest, HttpResponse, Responder};
+
+    use crate::resume::{ResumableStream, Resumed, StopError};
+
+    #[cfg_attr(docsrs, doc(cfg(all(feature = "actix-web", feature = "resume"))))]
+    impl Responder for ResumableStream {
+        type Body = BoxBody;
+
+        fn respond_to(self, _: &HttpRequest) -> HttpResponse {
+            let headers: Vec<(String, String)> = self
+                .response_headers()
+                .map(|(name, value)| (name.to_owned(), value.to_owned()))
+                .collect();
+            let mut response = super::sse_response(self, &[]);
+            for (name, value) in headers {
+                if let (Ok(name), Ok(value)) = (
+                    actix_web::http::header::HeaderName::try_from(name),
+                    actix_web::http::header::HeaderValue::try_from(value),
+                ) {
+                    response.headers_mut().insert(name, value);
+                }
+            }
+            response
+        }
+    }
+
+    #[cfg_attr(docsrs, doc(cfg(all(feature = "actix-web", feature = "resume"))))]
+    impl Responder for Resumed {
+        type Body = BoxBody;
+
+        fn respond_to(self, request: &HttpRequest) -> HttpResponse {
+            let status = StatusCode::from_u16(self.status()).unwrap_or(StatusCode::NO_CONTENT);
+            match (self.error_body(), self) {
+                (_, Resumed::Stream(stream)) => stream.respond_to(request),
+                (Some(body), _) => HttpResponse::build(status)
+                    .content_type("application/json")
+                    .body(body),
+                (None, _) => HttpResponse::new(status),
+            }
+        }
+    }
+
+    #[cfg_attr(docsrs, doc(cfg(all(feature = "actix-web", feature = "resume"))))]
+    impl Responder for StopError {
+        type Body = BoxBody;
+
+        fn respond_to(self, _: &HttpRequest) -> HttpResponse {
+            let status =
+                StatusCode::from_u16(self.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            HttpResponse::build(status).body(self.to_string())
+        }
+    }
+}

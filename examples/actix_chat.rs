@@ -26,7 +26,7 @@ use actix_web::http::header::ContentType;
 use actix_web::http::StatusCode;
 use actix_web::web::{self, Bytes, Query};
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer};
-use llm_sse::SseStream;
+use llm_sse::{resume, SseStream};
 
 #[path = "shared/mod.rs"]
 pub(crate) mod shared;
@@ -46,6 +46,7 @@ pub(crate) fn routes(config: &mut web::ServiceConfig) {
             }),
         )
         .route("/chat", web::get().to(chat))
+        .route("/streams/{id}/stop", web::post().to(stop))
         .route(
             "/v1/chat/completions",
             web::post().to(|r: HttpRequest, b: Bytes| api(Api::ChatCompletions, r, b)),
@@ -78,17 +79,50 @@ fn query_map(request: &HttpRequest) -> Result<HashMap<String, String>, BadReques
         .map_err(|err| BadRequest(format!("bad query string: {err}")))
 }
 
-/// `GET /chat?prompt=...`: the mock model's answer, ending with `[DONE]`.
+/// `GET /chat?prompt=...`: the mock model's answer, ending with `[DONE]`;
+/// with `resumable=1` a stream that a `Last-Event-ID` (header, or
+/// `last_event_id` query) resumes.
 async fn chat(request: HttpRequest) -> HttpResponse {
-    let knobs = match query_map(&request).and_then(|q| Knobs::from_query(&q)) {
+    let query = match query_map(&request) {
+        Ok(query) => query,
+        Err(BadRequest(message)) => return HttpResponse::BadRequest().body(message),
+    };
+    let header = request
+        .headers()
+        .get("last-event-id")
+        .and_then(|value| value.to_str().ok());
+    let query_id = query.get(resume::LAST_EVENT_ID_QUERY).map(String::as_str);
+    if let Some(last_event_id) = resume::last_event_id(header, query_id) {
+        let resumed = resume::resume(&shared::resume::store(), last_event_id, None).await;
+        return actix_web::Responder::respond_to(resumed, &request);
+    }
+    let knobs = match Knobs::from_query(&query) {
         Ok(knobs) => knobs,
         Err(BadRequest(message)) => return HttpResponse::BadRequest().body(message),
     };
     if let Some(status) = knobs.status {
         return error_response(status, &shared::chat_status_body(status));
     }
-    let stream = shared::configure_chat(SseStream::builder(knobs.source()), &knobs).build();
-    actix_web::Responder::respond_to(stream, &request)
+    let builder = shared::configure_chat(SseStream::builder(knobs.source()), &knobs);
+    if knobs.resumable {
+        let stream = builder
+            .resumable(shared::resume::store())
+            .grace(shared::resume::grace())
+            .build();
+        return actix_web::Responder::respond_to(stream, &request);
+    }
+    actix_web::Responder::respond_to(builder.build(), &request)
+}
+
+/// `POST /streams/{id}/stop`: stops a resumable stream's generation on
+/// whichever replica runs it: `202`, `200` if it had ended, `404`.
+async fn stop(request: HttpRequest, id: web::Path<String>) -> HttpResponse {
+    match resume::stop(&shared::resume::store(), &id, None).await {
+        Ok(outcome) => HttpResponse::new(
+            StatusCode::from_u16(outcome.status()).unwrap_or(StatusCode::OK),
+        ),
+        Err(error) => actix_web::Responder::respond_to(error, &request),
+    }
 }
 
 /// `status` with a JSON error body.
@@ -113,6 +147,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let port = shared::listen_port()?;
     actix_web::rt::System::new().block_on(async move {
         shared::metrics();
+        shared::resume::init().await?;
         let server = HttpServer::new(|| App::new().configure(routes)).bind(("127.0.0.1", port))?;
         println!("listening on http://127.0.0.1:{}", server.addrs()[0].port());
         server.run().await

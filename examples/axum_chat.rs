@@ -23,12 +23,12 @@
 use std::collections::HashMap;
 
 use axum::body::Bytes;
-use axum::extract::{Query, RawQuery};
-use axum::http::{header, StatusCode};
+use axum::extract::{Path, Query, RawQuery};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use llm_sse::SseStream;
+use llm_sse::{resume, SseStream};
 
 #[path = "shared/mod.rs"]
 mod shared;
@@ -42,6 +42,7 @@ pub(crate) fn router() -> Router {
     Router::new()
         .route("/", get(|| async { Html(shared::PAGE) }))
         .route("/chat", get(chat))
+        .route("/streams/{id}/stop", post(stop))
         .route(
             "/v1/chat/completions",
             post(|RawQuery(q): RawQuery, body: Bytes| api(Api::ChatCompletions, q, body)),
@@ -83,18 +84,50 @@ fn query_map(query: Option<String>) -> Result<HashMap<String, String>, BadReques
     .map_err(|err| BadRequest(format!("bad query string: {err}")))
 }
 
-/// `GET /chat?prompt=...`: the mock model's answer, ending with `[DONE]`.
-async fn chat(RawQuery(query): RawQuery) -> Response {
-    let knobs = match query_map(query).and_then(|q| Knobs::from_query(&q)) {
+/// `GET /chat?prompt=...`: the mock model's answer, ending with `[DONE]`;
+/// with `resumable=1` a stream that a `Last-Event-ID` (header, or
+/// `last_event_id` query) resumes.
+async fn chat(headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
+    let query = match query_map(query) {
+        Ok(query) => query,
+        Err(BadRequest(message)) => return (StatusCode::BAD_REQUEST, message).into_response(),
+    };
+    let header = headers
+        .get("last-event-id")
+        .and_then(|value| value.to_str().ok());
+    let query_id = query.get(resume::LAST_EVENT_ID_QUERY).map(String::as_str);
+    if let Some(last_event_id) = resume::last_event_id(header, query_id) {
+        return resume::resume(&shared::resume::store(), last_event_id, None)
+            .await
+            .into_response();
+    }
+    let knobs = match Knobs::from_query(&query) {
         Ok(knobs) => knobs,
         Err(BadRequest(message)) => return (StatusCode::BAD_REQUEST, message).into_response(),
     };
     if let Some(status) = knobs.status {
         return error_response(status, shared::chat_status_body(status));
     }
-    shared::configure_chat(SseStream::builder(knobs.source()), &knobs)
-        .build()
-        .into_response()
+    let builder = shared::configure_chat(SseStream::builder(knobs.source()), &knobs);
+    if knobs.resumable {
+        return builder
+            .resumable(shared::resume::store())
+            .grace(shared::resume::grace())
+            .build()
+            .into_response();
+    }
+    builder.build().into_response()
+}
+
+/// `POST /streams/{id}/stop`: stops a resumable stream's generation on
+/// whichever replica runs it: `202`, `200` if it had ended, `404`.
+async fn stop(Path(id): Path<String>) -> Response {
+    match resume::stop(&shared::resume::store(), &id, None).await {
+        Ok(outcome) => StatusCode::from_u16(outcome.status())
+            .unwrap_or(StatusCode::OK)
+            .into_response(),
+        Err(error) => error.into_response(),
+    }
 }
 
 /// `status` with a JSON error body.
@@ -115,5 +148,6 @@ async fn api(api: Api, query: Option<String>, body: Bytes) -> Response {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    shared::resume::init().await?;
     shared::serve_axum(router()).await
 }

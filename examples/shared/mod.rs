@@ -6,6 +6,7 @@
 
 pub(crate) mod api;
 pub(crate) mod engine;
+pub(crate) mod resume;
 
 /// How many tokens a stream's channel holds before the engine waits for
 /// its client.
@@ -135,6 +136,8 @@ pub(crate) struct Knobs {
     /// Tokens come from one shared engine task instead of a sleep per
     /// stream (see [`engine`]).
     pub(crate) engine: bool,
+    /// The stream is resumable (`resumable=1`): ids, a log, resume and stop.
+    pub(crate) resumable: bool,
 }
 
 impl Default for Knobs {
@@ -155,6 +158,7 @@ impl Default for Knobs {
             status: None,
             max_tokens: None,
             engine: false,
+            resumable: false,
         }
     }
 }
@@ -224,15 +228,8 @@ impl Knobs {
                 return Err(BadRequest(format!("`tools` must be 1 or 0, not {other:?}")))
             }
         };
-        let engine = match query.get("engine").map(String::as_str) {
-            None | Some("0") | Some("false") => false,
-            Some("1") | Some("true") => true,
-            Some(other) => {
-                return Err(BadRequest(format!(
-                    "`engine` must be 1 or 0, not {other:?}"
-                )))
-            }
-        };
+        let engine = flag(query, "engine")?;
+        let resumable = flag(query, "resumable")?;
         let status = match number(query, "status", 599)? {
             None => None,
             Some(code @ 400..=599) => Some(code as u16),
@@ -258,6 +255,7 @@ impl Knobs {
             status,
             max_tokens: number(query, "max_tokens", MAX_TOKENS)?,
             engine,
+            resumable,
         })
     }
 
@@ -549,6 +547,15 @@ fn echo_tokens(prompt: &str) -> Vec<Bytes> {
 
 /// Builds the `/chat` stream for any builder: knobs, format, metrics,
 /// completion log.
+/// A yes/no knob: `1`/`true` or `0`/`false`; absent is no.
+fn flag(query: &HashMap<String, String>, name: &str) -> Result<bool, BadRequest> {
+    match query.get(name).map(String::as_str) {
+        None | Some("0") | Some("false") => Ok(false),
+        Some("1") | Some("true") => Ok(true),
+        Some(other) => Err(BadRequest(format!("`{name}` must be 1 or 0, not {other:?}"))),
+    }
+}
+
 pub(crate) fn configure_chat<S, T>(
     builder: Builder<S, T>,
     knobs: &Knobs,

@@ -147,7 +147,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let port = shared::listen_port()?;
     actix_web::rt::System::new().block_on(async move {
         shared::metrics();
-        shared::resume::init().await?;
+        shared::resume::init().await.map_err(std::io::Error::other)?;
         let server = HttpServer::new(|| App::new().configure(routes)).bind(("127.0.0.1", port))?;
         println!("listening on http://127.0.0.1:{}", server.addrs()[0].port());
         server.run().await

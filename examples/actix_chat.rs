@@ -118,9 +118,9 @@ async fn chat(request: HttpRequest) -> HttpResponse {
 /// whichever replica runs it: `202`, `200` if it had ended, `404`.
 async fn stop(request: HttpRequest, id: web::Path<String>) -> HttpResponse {
     match resume::stop(&shared::resume::store(), &id, None).await {
-        Ok(outcome) => HttpResponse::new(
-            StatusCode::from_u16(outcome.status()).unwrap_or(StatusCode::OK),
-        ),
+        Ok(outcome) => {
+            HttpResponse::new(StatusCode::from_u16(outcome.status()).unwrap_or(StatusCode::OK))
+        }
         Err(error) => actix_web::Responder::respond_to(error, &request),
     }
 }
@@ -147,7 +147,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let port = shared::listen_port()?;
     actix_web::rt::System::new().block_on(async move {
         shared::metrics();
-        shared::resume::init().await.map_err(std::io::Error::other)?;
+        shared::resume::init()
+            .await
+            .map_err(std::io::Error::other)?;
         let server = HttpServer::new(|| App::new().configure(routes)).bind(("127.0.0.1", port))?;
         println!("listening on http://127.0.0.1:{}", server.addrs()[0].port());
         server.run().await

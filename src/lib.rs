@@ -236,13 +236,13 @@ pub mod adapters;
 pub mod decode;
 pub mod format;
 pub mod observe;
+#[cfg(feature = "resume")]
+#[cfg_attr(docsrs, doc(cfg(feature = "resume")))]
+pub mod resume;
 pub mod serve;
 #[cfg(feature = "upstream")]
 #[cfg_attr(docsrs, doc(cfg(feature = "upstream")))]
 pub mod upstream;
-#[cfg(feature = "resume")]
-#[cfg_attr(docsrs, doc(cfg(feature = "resume")))]
-pub mod resume;
 
 pub use builder::{Builder, SseStream, DEFAULT_HEARTBEAT};
 pub use delta::{Data, Delta, DeltaKind, FinishReason, IntoDelta, TokenCounts, Usage};

@@ -552,7 +552,9 @@ fn flag(query: &HashMap<String, String>, name: &str) -> Result<bool, BadRequest>
     match query.get(name).map(String::as_str) {
         None | Some("0") | Some("false") => Ok(false),
         Some("1") | Some("true") => Ok(true),
-        Some(other) => Err(BadRequest(format!("`{name}` must be 1 or 0, not {other:?}"))),
+        Some(other) => Err(BadRequest(format!(
+            "`{name}` must be 1 or 0, not {other:?}"
+        ))),
     }
 }
 

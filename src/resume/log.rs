@@ -132,14 +132,20 @@ mod tests {
         let events = number_events(b"data: a\n\n", stream(), u64::MAX);
         assert_eq!(
             events,
-            [format!("data: a\nid: abcdefghijklmnopqrstuv:{}\n\n", u64::MAX)]
+            [format!(
+                "data: a\nid: abcdefghijklmnopqrstuv:{}\n\n",
+                u64::MAX
+            )]
         );
     }
 
     #[test]
     fn a_trailing_comment_stays_with_the_last_event() {
         let events = number_events(b"data: a\n\n: ping\n", stream(), 3);
-        assert_eq!(events, ["data: a\nid: abcdefghijklmnopqrstuv:3\n\n: ping\n"]);
+        assert_eq!(
+            events,
+            ["data: a\nid: abcdefghijklmnopqrstuv:3\n\n: ping\n"]
+        );
         assert_eq!(number_events(b": ping\n", stream(), 3), [": ping\n"]);
         assert!(number_events(b"", stream(), 3).is_empty());
     }

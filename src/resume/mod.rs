@@ -10,12 +10,12 @@ mod redis;
 mod retention;
 mod store;
 
-pub use id::{EventId, InvalidId, StreamId, STREAM_ID_LEN};
-pub use log::number_events;
-pub use memory::MemoryStore;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use self::redis::RedisStore;
+pub use id::{EventId, InvalidId, StreamId, STREAM_ID_LEN};
+pub use log::number_events;
+pub use memory::MemoryStore;
 pub use retention::Retention;
 pub use store::{
     AppendAck, LogState, ReadBatch, ResumeStore, StopHandle, StopOutcome, StoreError, StoreFuture,
@@ -323,7 +323,10 @@ impl ResumeStore for Refusing {
         Box::pin(std::future::ready(Ok(None)))
     }
     fn read(&self, _: StreamId, _: u64, _: Duration) -> StoreFuture<ReadBatch> {
-        Box::pin(std::future::ready(Ok(ReadBatch::new(Vec::new(), LogState::Unknown))))
+        Box::pin(std::future::ready(Ok(ReadBatch::new(
+            Vec::new(),
+            LogState::Unknown,
+        ))))
     }
     fn stop(&self, _: StreamId) -> StoreFuture<StopOutcome> {
         Box::pin(std::future::ready(Ok(StopOutcome::Unknown)))

@@ -246,8 +246,7 @@ impl Stream for Producer {
                     return Poll::Ready(None);
                 }
                 State::Logging => {
-                    if !this.latch.load(Ordering::Relaxed)
-                        && this.stop.poll_stopped(cx).is_ready()
+                    if !this.latch.load(Ordering::Relaxed) && this.stop.poll_stopped(cx).is_ready()
                     {
                         this.frames.as_mut().end_as(Outcome::Stopped);
                         this.latch.store(true, Ordering::Relaxed);
@@ -296,7 +295,12 @@ pub(crate) struct Reader {
 }
 
 impl Reader {
-    pub(crate) fn new(store: Arc<dyn ResumeStore>, id: StreamId, first: ReadBatch, after: u64) -> Self {
+    pub(crate) fn new(
+        store: Arc<dyn ResumeStore>,
+        id: StreamId,
+        first: ReadBatch,
+        after: u64,
+    ) -> Self {
         Self {
             store,
             id,
@@ -436,7 +440,14 @@ impl ResumableStream {
     ) -> Self {
         let id = producer.id();
         let retry = retry.filter(|_| producer.is_logged());
-        Self::new(Source::Producer(Box::new(producer)), id, retry, heartbeat, grace, headers)
+        Self::new(
+            Source::Producer(Box::new(producer)),
+            id,
+            retry,
+            heartbeat,
+            grace,
+            headers,
+        )
     }
 
     pub(crate) fn reading(
@@ -446,7 +457,14 @@ impl ResumableStream {
         headers: Headers,
     ) -> Self {
         let id = reader.id;
-        Self::new(Source::Reader(Box::new(reader)), id, retry, heartbeat, Duration::ZERO, headers)
+        Self::new(
+            Source::Reader(Box::new(reader)),
+            id,
+            retry,
+            heartbeat,
+            Duration::ZERO,
+            headers,
+        )
     }
 
     fn new(

@@ -171,8 +171,9 @@ class SseReader:
 
     def next_event(self) -> Event | None:
         """The next dispatched event, or None at the end of the body.
-        Blocks that dispatch nothing (comments, heartbeats) are counted and
-        checked: they must carry no id."""
+        Comment lines (heartbeats, which may share a block with the next
+        event's fields) are counted; a block with an id but no data (an id
+        on a heartbeat) or two ids is a framing problem."""
         while True:
             line = self._line()
             if line is None:
@@ -189,8 +190,6 @@ class SseReader:
                     if ids:
                         self.stream.problems.append(f"an id on a block without data: {fields!r}")
                     continue
-                if comments:
-                    self.stream.problems.append(f"a comment inside an event: {fields!r}")
                 names = [v for k, v in fields if k == "event"]
                 retries = [v for k, v in fields if k == "retry"]
                 unknown = [k for k, _ in fields if k not in ("data", "id", "event", "retry")]

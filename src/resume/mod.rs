@@ -10,12 +10,12 @@ mod redis;
 mod retention;
 mod store;
 
-pub use id::{EventId, InvalidId, StreamId, STREAM_ID_LEN};
-pub use log::number_events;
-pub use memory::MemoryStore;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use self::redis::RedisStore;
+pub use id::{EventId, InvalidId, StreamId, STREAM_ID_LEN};
+pub use log::number_events;
+pub use memory::MemoryStore;
 pub use retention::Retention;
 pub use store::{
     AppendAck, LogState, ReadBatch, ResumeStore, StopHandle, StopOutcome, StoreError, StoreFuture,

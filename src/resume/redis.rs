@@ -15,8 +15,8 @@ use super::store::{
 };
 use super::{number_events, Retention, StreamId};
 
-/// How long a read keeps its reader mark beyond its wait: what
-/// [`ResumeStore::has_readers`] sees.
+/// How long a read keeps its reader mark beyond its wait (at most a lease):
+/// what [`ResumeStore::has_readers`] sees.
 const READER_MARK: Duration = Duration::from_secs(3);
 /// The longest the background task waits between two ticks.
 const TICK: Duration = Duration::from_millis(250);
@@ -305,7 +305,11 @@ impl RedisStore {
             .arg(&["owner", "last", "ended"])
             .cmd("XRANGE")
             .arg(inner.stream_key(stream, "log"))
-            .arg(after.checked_add(1).map_or_else(|| "+".to_owned(), entry_id))
+            .arg(
+                after
+                    .checked_add(1)
+                    .map_or_else(|| "+".to_owned(), entry_id),
+            )
             .arg("+")
             .arg("COUNT")
             .arg(READ_COUNT)
@@ -313,7 +317,7 @@ impl RedisStore {
             .arg(inner.stream_key(stream, "rd"))
             .arg(1)
             .arg("PX")
-            .arg(millis(wait + READER_MARK))
+            .arg(millis(wait.min(inner.lease) + READER_MARK))
             .ignore();
         let (state, entries): (Vec<Option<String>>, Value) = pipe
             .query_async(&mut inner.conn.clone())
@@ -328,7 +332,9 @@ impl RedisStore {
             .parse()
             .map_err(|_| malformed("the log's last position is not a number"))?;
         let events = parse_entries(entries)?;
-        let first = events.first().map_or(last.saturating_add(1), |(seq, _)| *seq);
+        let first = events
+            .first()
+            .map_or(last.saturating_add(1), |(seq, _)| *seq);
         if after < last && after.saturating_add(1) < first {
             return Ok(Look::Batch(ReadBatch::new(Vec::new(), LogState::Trimmed)));
         }
@@ -387,7 +393,11 @@ impl RedisStore {
         invocation
             .key(inner.stream_key(stream, "meta"))
             .key(inner.stream_key(stream, "log"))
-            .arg(expected_last.map(|last| last.to_string()).unwrap_or_default())
+            .arg(
+                expected_last
+                    .map(|last| last.to_string())
+                    .unwrap_or_default(),
+            )
             .arg(if end { "1" } else { "0" })
             .arg(inner.live_ttl())
             .arg(inner.ended_ttl().max(1))
@@ -584,7 +594,9 @@ impl ResumeStore for RedisStore {
     ) -> StoreFuture<AppendAck> {
         let store = self.clone();
         Box::pin(async move {
-            let outcome = store.run_append(stream, None, first_seq, events, end).await?;
+            let outcome = store
+                .run_append(stream, None, first_seq, events, end)
+                .await?;
             let ack = if outcome == 1 {
                 AppendAck::APPENDED
             } else {
@@ -624,7 +636,8 @@ impl ResumeStore for RedisStore {
             } else {
                 // Never longer than a lease: a dead owner is noticed within
                 // about two.
-                store.block(stream, after, wait.min(store.inner.lease))
+                store
+                    .block(stream, after, wait.min(store.inner.lease))
                     .await?;
             }
             Ok(match store.look(stream, after, Duration::ZERO).await? {
@@ -740,7 +753,8 @@ fn parse_entries(reply: Value) -> Result<Vec<(u64, Bytes)>, StoreError> {
             return Err(malformed("a log entry is not a list"));
         };
         let mut parts = parts.into_iter();
-        let (Some(Value::BulkString(id)), Some(Value::Array(fields))) = (parts.next(), parts.next())
+        let (Some(Value::BulkString(id)), Some(Value::Array(fields))) =
+            (parts.next(), parts.next())
         else {
             return Err(malformed("a log entry has a wrong shape"));
         };

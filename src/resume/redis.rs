@@ -15,8 +15,8 @@ use super::store::{
 };
 use super::{number_events, Retention, StreamId};
 
-/// How long a read keeps its reader mark beyond its wait: what
-/// [`ResumeStore::has_readers`] sees.
+/// How long a read keeps its reader mark beyond its wait (at most a lease):
+/// what [`ResumeStore::has_readers`] sees.
 const READER_MARK: Duration = Duration::from_secs(3);
 /// The longest the background task waits between two ticks.
 const TICK: Duration = Duration::from_millis(250);
@@ -317,7 +317,7 @@ impl RedisStore {
             .arg(inner.stream_key(stream, "rd"))
             .arg(1)
             .arg("PX")
-            .arg(millis(wait + READER_MARK))
+            .arg(millis(wait.min(inner.lease) + READER_MARK))
             .ignore();
         let (state, entries): (Vec<Option<String>>, Value) = pipe
             .query_async(&mut inner.conn.clone())

@@ -3,7 +3,7 @@ started on A and cut mid-answer resumes on B exactly once, stops from B,
 and ends with an error event for every reader when its owner dies.
 
 Usage: python3 tests/conformance/resume.py [A=]URL_A [B=]URL_B
-[--owner-pid PID] [--abandon-s S] [-k SUBSTR]
+[--owner-pid PID] [--abandon-s S] [--max-bytes N --ttl-s S] [-k SUBSTR]
 
 A and B share one store (Redis, `REDIS_URL`): any replica can resume or
 stop any stream. Both may be the same URL (one server, in-memory store);
@@ -34,6 +34,11 @@ failed` and exits 1 if any failed):
 - `abandoned_without_reader` (with `--abandon-s S`, the servers'
   `RESUME_ABANDON_S`): a stream nobody reads is counted `abandoned` within
   S + 10 s;
+- `retention` (with `--max-bytes N --ttl-s S`, the servers'
+  `RESUME_MAX_BYTES` and `RESUME_TTL_S`, small): a resume from the trimmed
+  start of a long stream gives 410 with a JSON error body (one `expired`
+  resume), from its last events 200, and 204 once the TTL after the end
+  has passed;
 - `owner_killed` (last, with `--owner-pid PID` or `RESUME_OWNER_PID`, the
   PID of A's process): `kill -9` of A mid-stream; a reader on B gets an
   `event: error` frame with the next id within 10 s, never `[DONE]`, then
@@ -377,6 +382,8 @@ class Pair:
     metrics: Metrics
     owner_pid: int | None
     abandon_s: float | None
+    max_bytes: int | None = None
+    ttl_s: float | None = None
 
 
 def check_fresh_stream(p: Pair) -> None:
@@ -555,6 +562,44 @@ def check_abandoned_without_reader(p: Pair) -> None:
     p.metrics.wait_for(STREAMS, abandoned + 1, "one abandoned stream", outcome="abandoned")
 
 
+def check_retention(p: Pair) -> None:
+    if p.max_bytes is None or p.ttl_s is None:
+        raise Skip("needs --max-bytes and --ttl-s (the servers' RESUME_MAX_BYTES and RESUME_TTL_S)")
+    expired = p.metrics.sum(RESUMES, result="expired")
+    tokens = 200
+    stream = get(p.a, chat_path(prompt="a long answer", tokens=tokens, delay_ms=0))
+    check_ids(stream.events, "the long stream")
+    check_done_last(stream, "the long stream")
+    size = sum(len(e.data) + len(e.id or "") for e in stream.events)
+    expect(size > 2 * p.max_bytes, f"the stream's {size} bytes are too few to be trimmed at {p.max_bytes}")
+
+    # The start of the log is gone: never a silent gap.
+    got = get(p.b, "/chat", {"Last-Event-ID": stream.events[0].id})
+    expect_eq(got.status, 410, f"resume from the trimmed start (body {got.body[:200]!r})")
+    expect_eq(got.headers.get("content-type"), "application/json", "the 410's content-type")
+    body = json.loads(got.body)
+    expect(isinstance(body.get("error"), dict) and body["error"].get("message"), f"the 410's error body: {body!r}")
+    p.metrics.wait_for(RESUMES, expired + 1, "a resume from a trimmed position", result="expired")
+
+    # The end of the log is still there, until the TTL after the end.
+    got = get(p.b, "/chat", {"Last-Event-ID": stream.events[-2].id})
+    expect_eq(got.status, 200, f"resume from the last events (body {got.body[:200]!r})")
+    expect_eq([(e.id, e.data) for e in got.events], [(stream.events[-1].id, "[DONE]")], "the replayed end")
+    gone = p.metrics.sum(RESUMES, result="expired") + p.metrics.sum(RESUMES, result="unknown")
+    deadline = time.monotonic() + p.ttl_s + 5
+    while True:
+        got = get(p.b, "/chat", {"Last-Event-ID": stream.events[-2].id})
+        if got.status == 204:
+            break
+        expect_eq(got.status, 200, "resume before the TTL ran out")
+        expect(time.monotonic() < deadline, f"the stream could still be resumed {p.ttl_s + 5:.0f} s after its end "
+               f"(RESUME_TTL_S={p.ttl_s:g})")
+        time.sleep(0.25)  # polling for the TTL
+    expect_eq(got.body, b"", "the 204's body")
+    now = p.metrics.sum(RESUMES, result="expired") + p.metrics.sum(RESUMES, result="unknown")
+    expect_eq(now, gone + 1, "resumes counted `expired` or `unknown` after the TTL")
+
+
 def check_owner_killed(p: Pair) -> None:
     if p.owner_pid is None:
         raise Skip("needs --owner-pid (or RESUME_OWNER_PID): the PID of A's process")
@@ -607,7 +652,8 @@ class Skip(Exception):
 CHECKS: list[tuple[str, Callable[[Pair], None]]] = [
     (fn.__name__.removeprefix("check_"), fn)
     for fn in (check_fresh_stream, check_resume_text, check_resume_json, check_resume_after_end,
-               check_stop_from_other_replica, check_abandoned_without_reader, check_owner_killed)
+               check_stop_from_other_replica, check_abandoned_without_reader, check_retention,
+               check_owner_killed)
 ]
 
 
@@ -618,6 +664,8 @@ def main() -> int:
     parser.add_argument("--owner-pid", type=int, default=os.environ.get("RESUME_OWNER_PID") or None,
                         help="PID of A's process, killed with SIGKILL by the last check")
     parser.add_argument("--abandon-s", type=float, default=None, help="the servers' RESUME_ABANDON_S")
+    parser.add_argument("--max-bytes", type=int, default=None, help="the servers' RESUME_MAX_BYTES (small)")
+    parser.add_argument("--ttl-s", type=float, default=None, help="the servers' RESUME_TTL_S (short)")
     parser.add_argument("-k", dest="only", default=None, help="run only checks whose name contains this")
     args = parser.parse_args()
     (_, a), (_, b) = (harness.parse_target(x, "http://127.0.0.1:PORT") for x in (args.a, args.b))
@@ -625,7 +673,7 @@ def main() -> int:
         os.environ[var] = ",".join(filter(None, [os.environ.get(var), "127.0.0.1", "localhost", "::1"]))
     signal.signal(signal.SIGALRM, harness.on_alarm)
 
-    pair = Pair(a, b, Metrics([a, b]), args.owner_pid, args.abandon_s)
+    pair = Pair(a, b, Metrics([a, b]), args.owner_pid, args.abandon_s, args.max_bytes, args.ttl_s)
     print(f"resume checks, Python {sys.version.split()[0]}: A={a} B={b}"
           f"{f' (owner pid {args.owner_pid})' if args.owner_pid else ''}", flush=True)
     passed = failed = skipped = 0

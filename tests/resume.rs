@@ -228,9 +228,9 @@ async fn a_stop_ends_the_generation_with_the_normal_end() {
     );
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_stream_without_readers_is_abandoned_after_its_grace() {
-    let store = MemoryStore::default();
+/// A never-ending stream (a token every 100 ms) with a 5 s grace, whose
+/// connection leaves after its first event.
+async fn left_after_one_event(store: &MemoryStore) -> llm_sse::resume::StreamId {
     let tokens = stream::unfold(0u64, |n| async move {
         tokio::time::sleep(Duration::from_millis(100)).await;
         Some((Ok::<_, std::io::Error>(Delta::text(n.to_string())), n + 1))
@@ -242,7 +242,13 @@ async fn a_stream_without_readers_is_abandoned_after_its_grace() {
         .build();
     let id = stream.stream_id();
     stream.next().await;
-    drop(stream);
+    id
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stream_without_readers_is_abandoned_after_its_grace() {
+    let store = MemoryStore::default();
+    let id = left_after_one_event(&store).await;
     // Still generating in the background while within the grace.
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(
@@ -255,18 +261,7 @@ async fn a_stream_without_readers_is_abandoned_after_its_grace() {
 #[tokio::test(start_paused = true)]
 async fn an_abandoned_stream_ends_its_log_with_the_error() {
     let store = MemoryStore::default();
-    let tokens = stream::unfold(0u64, |n| async move {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        Some((Ok::<_, std::io::Error>(Delta::text(n.to_string())), n + 1))
-    });
-    let mut stream = SseStream::builder(tokens)
-        .batch(Batch::off())
-        .resumable(store.clone())
-        .grace(Duration::from_secs(5))
-        .build();
-    let id = stream.stream_id();
-    stream.next().await;
-    drop(stream);
+    let id = left_after_one_event(&store).await;
     tokio::time::sleep(Duration::from_secs(10)).await;
     let Resumed::Stream(rest) = resume(&store, &format!("{id}:1"), None).await else {
         panic!("the log is kept after the end");

@@ -35,7 +35,7 @@ pub trait ResumeStore: Send + Sync + 'static {
     /// resumer needs before it reads ([`meta`](Self::meta) returns it as
     /// given); `interrupted` is the terminal frame, without an `id:` line,
     /// for readers of a stream whose owner died (see
-    /// [`with_id`](super::with_id)); `stop` is the handle that
+    /// [`number_events`](super::number_events)); `stop` is the handle that
     /// [`stop`](Self::stop) must trigger, from any process.
     ///
     /// # Errors

@@ -246,7 +246,7 @@ async fn left_after_one_event(store: &MemoryStore) -> llm_sse::resume::StreamId 
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_stream_without_readers_is_abandoned_after_its_grace() {
+async fn a_stream_without_readers_runs_on_within_its_grace() {
     let store = MemoryStore::default();
     let id = left_after_one_event(&store).await;
     // Still generating in the background while within the grace.

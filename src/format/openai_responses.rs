@@ -220,17 +220,10 @@ impl OpenAiResponses {
         len: usize,
         members: impl FnOnce(&mut JsonObject<'_>, &Meta, &Output),
     ) {
-        buf.reserve(2 * kind.len() + len + 160);
-        buf.put_slice(b"event: ");
-        buf.put_slice(kind.as_bytes());
-        buf.put_slice(b"\ndata: ");
-        let mut object = JsonObject::open(buf);
-        object
-            .string("type", kind)
-            .number("sequence_number", self.sequence);
-        members(&mut object, &self.meta, &self.output);
-        object.close();
-        buf.put_slice(b"\n\n");
+        let (meta, output) = (&self.meta, &self.output);
+        write_event(buf, kind, self.sequence, len, |object| {
+            members(object, meta, output);
+        });
         self.sequence += 1;
     }
 
@@ -420,16 +413,7 @@ impl Format for OpenAiResponses {
         self.ended = true;
         let message = failure.message();
         self.event(buf, "error", 2 * message.len(), |object, _, _| {
-            object
-                .string("code", FAILURE_CODE)
-                .string("message", message)
-                .raw("param", "null");
-            JsonObject::open(object.nested("error"))
-                .string("type", failure.kind().type_name())
-                .string("code", FAILURE_CODE)
-                .string("message", message)
-                .raw("param", "null")
-                .close();
+            error_members(object, failure);
         });
         let len = self.meta.len() + self.output.len() + message.len();
         self.event(buf, "response.failed", len, |object, meta, output| {
@@ -441,25 +425,50 @@ impl Format for OpenAiResponses {
     fn write_interrupted(&self, failure: &Failure, buf: &mut BytesMut) {
         // The stream's state is unknown here: the `error` event alone, which
         // the official clients raise as the stream's error.
-        let message = failure.message();
-        buf.reserve(2 * message.len() + 160);
-        buf.put_slice(b"event: error\ndata: ");
-        let mut object = JsonObject::open(buf);
-        object
-            .string("type", "error")
-            .number("sequence_number", self.sequence)
-            .string("code", FAILURE_CODE)
-            .string("message", message)
-            .raw("param", "null");
-        JsonObject::open(object.nested("error"))
-            .string("type", failure.kind().type_name())
-            .string("code", FAILURE_CODE)
-            .string("message", message)
-            .raw("param", "null")
-            .close();
-        object.close();
-        buf.put_slice(b"\n\n");
+        let len = 2 * failure.message().len();
+        write_event(buf, "error", self.sequence, len, |object| {
+            error_members(object, failure);
+        });
     }
+}
+
+/// Appends the event `kind` numbered `sequence`: `type`,
+/// `sequence_number`, then `members`; `len` is what they hold beyond a few
+/// short fields.
+fn write_event(
+    buf: &mut BytesMut,
+    kind: &str,
+    sequence: u64,
+    len: usize,
+    members: impl FnOnce(&mut JsonObject<'_>),
+) {
+    buf.reserve(2 * kind.len() + len + 160);
+    buf.put_slice(b"event: ");
+    buf.put_slice(kind.as_bytes());
+    buf.put_slice(b"\ndata: ");
+    let mut object = JsonObject::open(buf);
+    object
+        .string("type", kind)
+        .number("sequence_number", sequence);
+    members(&mut object);
+    object.close();
+    buf.put_slice(b"\n\n");
+}
+
+/// The members of an `error` event: the code and message at the top, as
+/// the API sends them, and the error object.
+fn error_members(object: &mut JsonObject<'_>, failure: &Failure) {
+    let message = failure.message();
+    object
+        .string("code", FAILURE_CODE)
+        .string("message", message)
+        .raw("param", "null");
+    JsonObject::open(object.nested("error"))
+        .string("type", failure.kind().type_name())
+        .string("code", FAILURE_CODE)
+        .string("message", message)
+        .raw("param", "null")
+        .close();
 }
 
 impl fmt::Debug for OpenAiResponses {

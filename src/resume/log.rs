@@ -28,56 +28,54 @@ use super::StreamId;
 /// ]);
 /// ```
 pub fn number_events(frame: &[u8], stream: StreamId, first_seq: u64) -> Vec<Bytes> {
-    let mut out = BytesMut::new();
-    let mut ends = Vec::new();
-    number_into(frame, stream, first_seq, &mut out, &mut ends);
-    let mut whole = out.freeze();
-    let mut events = Vec::with_capacity(ends.len());
-    let mut taken = 0;
-    for end in ends {
-        events.push(whole.split_to(end - taken));
-        taken = end;
-    }
-    if !whole.is_empty() {
-        match events.last_mut() {
-            Some(last) => {
-                let mut joined = BytesMut::with_capacity(last.len() + whole.len());
-                joined.put_slice(last);
-                joined.put_slice(&whole);
-                *last = joined.freeze();
-            }
-            None => events.push(whole),
-        }
-    }
-    events
+    number(frame, stream, first_seq).events
 }
 
-/// Writes `frame` into `out` with an `id:` line in each event, and pushes
-/// the offset in `out` just past each event; returns the number of events.
-pub(crate) fn number_into(
-    frame: &[u8],
-    stream: StreamId,
-    first_seq: u64,
-    out: &mut BytesMut,
-    ends: &mut Vec<usize>,
-) -> u64 {
+/// A write whose events carry their ids.
+pub(crate) struct Numbered {
+    /// The whole write, as the client gets it.
+    pub(crate) write: Bytes,
+    /// Its events, slices of `write`, as the log keeps them.
+    pub(crate) events: Vec<Bytes>,
+}
+
+/// Numbers `frame`'s events from `first_seq` (see [`number_events`]).
+pub(crate) fn number(frame: &[u8], stream: StreamId, first_seq: u64) -> Numbered {
     const ID_LINE: usize = "id: ".len() + super::STREAM_ID_LEN + ":".len() + 20 + "\n".len();
-    let events = count_events(frame);
-    out.reserve(frame.len() + events * ID_LINE);
-    let mut count = 0u64;
+    let mut out = BytesMut::with_capacity(frame.len() + count_events(frame) * ID_LINE);
+    let mut ends = Vec::new();
     let mut rest = frame;
     while let Some(at) = find_blank_line(rest) {
         // `at` is the index of the event's last line break; the blank line
         // is the one after it.
         out.put_slice(&rest[..=at]);
-        write_id_line(out, stream, first_seq.saturating_add(count));
+        write_id_line(
+            &mut out,
+            stream,
+            first_seq.saturating_add(ends.len() as u64),
+        );
         out.put_u8(b'\n');
         ends.push(out.len());
-        count += 1;
         rest = &rest[at + 2..];
     }
     out.put_slice(rest);
-    count
+    let write = out.freeze();
+    // Bytes after the last event stay with it.
+    if let Some(last) = ends.last_mut() {
+        *last = write.len();
+    } else if !write.is_empty() {
+        ends.push(write.len());
+    }
+    let mut start = 0;
+    let events = ends
+        .into_iter()
+        .map(|end| {
+            let event = write.slice(start..end);
+            start = end;
+            event
+        })
+        .collect();
+    Numbered { write, events }
 }
 
 fn write_id_line(out: &mut BytesMut, stream: StreamId, seq: u64) {

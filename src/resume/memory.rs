@@ -91,7 +91,7 @@ impl MemoryStore {
     /// until a new stream fits.
     fn make_room(&self, logs: &mut HashMap<StreamId, Log>, now: Instant) -> bool {
         let ttl = self.shared.retention.ttl;
-        logs.retain(|_, log| log.ended_at.map_or(true, |ended| now < ended + ttl));
+        logs.retain(|_, log| !log.expired(now, ttl));
         while logs.len() >= self.shared.retention.max_streams {
             let oldest_ended = logs
                 .iter()
@@ -172,6 +172,14 @@ impl fmt::Debug for MemoryStore {
 }
 
 impl Log {
+    /// Whether the log ended more than `ttl` before `now`.
+    fn expired(&self, now: Instant, ttl: Duration) -> bool {
+        // A `ttl` too long for an `Instant` never expires.
+        self.ended_at
+            .and_then(|ended| ended.checked_add(ttl))
+            .is_some_and(|expiry| now >= expiry)
+    }
+
     fn push(&mut self, seq: u64, event: Bytes, retention: &Retention) {
         self.bytes += event.len();
         self.events.push_back((seq, event));
@@ -266,7 +274,7 @@ impl ResumeStore for MemoryStore {
         let meta = self
             .logs()
             .get(&stream)
-            .filter(|log| log.ended_at.map_or(true, |ended| now < ended + ttl))
+            .filter(|log| !log.expired(now, ttl))
             .map(|log| log.meta.clone());
         Box::pin(std::future::ready(Ok(meta)))
     }

@@ -32,7 +32,7 @@ use std::time::Duration;
 use bytes::{BufMut, Bytes, BytesMut};
 
 use self::stream::{Headers, Producer, Reader, Stoppable};
-use crate::format::{Failure, FailureKind, Format};
+use crate::format::{ErrorResponse, Failure, FailureKind, Format};
 use crate::{Builder, IntoDelta, Timer, TokenStream};
 
 /// The default grace time of a resumable stream with no reader: 30 s.
@@ -133,12 +133,9 @@ impl<S: TokenStream, T: Timer, F> ResumableBuilder<S, T, F> {
         F: Format + Send + 'static,
     {
         let parts = self.builder.into_resumable_parts();
-        let id = match StreamId::random() {
-            Ok(id) => id,
-            // No randomness for an id: a stream with an id anyone could
-            // guess would be worse than one that is not resumable.
-            Err(_) => StreamId::UNLOGGED,
-        };
+        // No randomness for an id: a stream with an id anyone could guess
+        // would be worse than one that is not resumable.
+        let id = StreamId::random().ok();
         let headers: Headers = parts
             .headers
             .iter()
@@ -153,15 +150,10 @@ impl<S: TokenStream, T: Timer, F> ResumableBuilder<S, T, F> {
         };
         let producer = Producer::new(
             Box::pin(parts.stream),
-            if id == StreamId::UNLOGGED {
-                Arc::new(Refusing)
-            } else {
-                self.store
-            },
+            self.store,
             id,
             meta.to_bytes(),
-            parts.interrupted,
-            parts.abandoned,
+            (parts.interrupted, parts.abandoned),
             self.latch,
         );
         ResumableStream::producing(
@@ -306,37 +298,6 @@ fn take_field<'a>(bytes: &mut &'a [u8]) -> Option<Option<&'a [u8]>> {
     Some(Some(field))
 }
 
-/// A store that refuses every stream: for a stream that cannot have an id.
-struct Refusing;
-
-impl ResumeStore for Refusing {
-    fn create(&self, _: StreamId, _: Bytes, _: Bytes, _: StopHandle) -> StoreFuture<()> {
-        Box::pin(std::future::ready(Err(StoreError::Backend {
-            message: "no random id could be made".into(),
-            source: None,
-        })))
-    }
-    fn append(&self, _: StreamId, _: u64, _: Vec<Bytes>, _: bool) -> StoreFuture<AppendAck> {
-        Box::pin(std::future::ready(Ok(AppendAck::ENDED)))
-    }
-    fn meta(&self, _: StreamId) -> StoreFuture<Option<Bytes>> {
-        Box::pin(std::future::ready(Ok(None)))
-    }
-    fn read(&self, _: StreamId, _: u64, _: Duration) -> StoreFuture<ReadBatch> {
-        Box::pin(std::future::ready(Ok(ReadBatch::new(
-            Vec::new(),
-            LogState::Unknown,
-        ))))
-    }
-    fn stop(&self, _: StreamId) -> StoreFuture<StopOutcome> {
-        Box::pin(std::future::ready(Ok(StopOutcome::Unknown)))
-    }
-    fn has_readers(&self, _: StreamId) -> StoreFuture<bool> {
-        Box::pin(std::future::ready(Ok(false)))
-    }
-    fn release(&self, _: StreamId, _: u64, _: Bytes) {}
-}
-
 /// Picks the `Last-Event-ID` of a request: the header wins over the
 /// [`LAST_EVENT_ID_QUERY`] parameter. Empty values count as absent.
 ///
@@ -354,6 +315,9 @@ pub fn last_event_id<'a>(header: Option<&'a str>, query: Option<&'a str>) -> Opt
         .filter(|id| !id.is_empty())
         .or(query.filter(|id| !id.is_empty()))
 }
+
+/// What a client is told when the store is down.
+const UNAVAILABLE: &str = "the resume store is unavailable; try again";
 
 /// The answer to a resume request.
 #[derive(Debug)]
@@ -399,28 +363,16 @@ impl Resumed {
         }
     }
 
-    /// The body of an answer that is not a stream: a JSON error object
-    /// for `410`, `400` and `503`, nothing for `204`.
-    pub fn error_body(&self) -> Option<String> {
-        let (message, kind) = match self {
+    /// The answer as an error response, for `410`, `400` and `503`; `None`
+    /// for a stream and for `204`, which has no body.
+    pub fn error_response(&self) -> Option<ErrorResponse> {
+        let message = match self {
             Resumed::Stream(_) | Resumed::NoContent => return None,
-            Resumed::Gone => (
-                "the stream's log no longer holds the events after this id".to_owned(),
-                "stream_expired",
-            ),
-            Resumed::Invalid(error) => (error.to_string(), "invalid_request_error"),
-            Resumed::Unavailable(_) => (
-                "the resume store is unavailable; try again".to_owned(),
-                "service_unavailable",
-            ),
+            Resumed::Gone => "the stream's log no longer holds the events after this id".into(),
+            Resumed::Invalid(error) => error.to_string(),
+            Resumed::Unavailable(_) => UNAVAILABLE.into(),
         };
-        let mut body = BytesMut::new();
-        body.put_slice(b"{\"error\":{\"message\":");
-        crate::format::json_writer::write_json_string(&mut body, &message);
-        body.put_slice(b",\"type\":\"");
-        body.put_slice(kind.as_bytes());
-        body.put_slice(b"\"}}");
-        String::from_utf8(body.to_vec()).ok()
+        Some(ErrorResponse::openai(self.status(), &message))
     }
 }
 
@@ -526,6 +478,16 @@ impl StopError {
             StopError::Invalid(_) => 400,
             StopError::Unavailable(_) => 503,
         }
+    }
+
+    /// The answer as an error response. The store's own message stays in
+    /// logs: it may name hosts.
+    pub fn error_response(&self) -> ErrorResponse {
+        let message = match self {
+            StopError::Invalid(error) => error.to_string(),
+            StopError::Unavailable(_) => UNAVAILABLE.into(),
+        };
+        ErrorResponse::openai(self.status(), &message)
     }
 }
 

@@ -269,7 +269,7 @@ impl Inner {
     /// How long a live stream's keys last after its owner's last sign of
     /// life.
     fn live_ttl(&self) -> u64 {
-        millis(self.retention.ttl.max(self.lease * 2))
+        millis(self.retention.ttl.max(self.lease.saturating_mul(2)))
     }
 
     fn ended_ttl(&self) -> u64 {
@@ -317,7 +317,7 @@ impl RedisStore {
             .arg(inner.stream_key(stream, "rd"))
             .arg(1)
             .arg("PX")
-            .arg(millis(wait.min(inner.lease) + READER_MARK))
+            .arg(millis(wait.min(inner.lease).saturating_add(READER_MARK)))
             .ignore();
         let (state, entries): (Vec<Option<String>>, Value) = pipe
             .query_async(&mut inner.conn.clone())
@@ -438,7 +438,10 @@ impl RedisStore {
             .arg("STREAMS")
             .arg(self.inner.stream_key(stream, "log"))
             .arg(entry_id(after));
-        let read = tokio::time::timeout(wait + IO_TIMEOUT, xread.query_async::<Value>(&mut conn));
+        let read = tokio::time::timeout(
+            wait.saturating_add(IO_TIMEOUT),
+            xread.query_async::<Value>(&mut conn),
+        );
         match read.await {
             Ok(Ok(_)) => {
                 // Only a connection with nothing in flight goes back.
@@ -731,8 +734,11 @@ fn entry_id(seq: u64) -> String {
     format!("0-{seq}")
 }
 
+/// Milliseconds for Redis, at most a century: Redis refuses an expiry past
+/// what its clock can hold, and `Duration::MAX` means "keep".
 fn millis(duration: Duration) -> u64 {
-    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+    const CENTURY_MS: u64 = 100 * 365 * 24 * 60 * 60 * 1000;
+    u64::try_from(duration.as_millis()).map_or(CENTURY_MS, |ms| ms.min(CENTURY_MS))
 }
 
 fn malformed(message: &str) -> StoreError {

@@ -13,7 +13,7 @@ use futures_core::Stream;
 use futures_util::StreamExt;
 use pin_project_lite::pin_project;
 
-use super::log::number_into;
+use super::log::number;
 use super::store::{LogState, ReadBatch, ResumeStore, StopHandle, StoreFuture};
 use super::{number_events, StreamId};
 use crate::adapters::{FrameTag, Heartbeat, TaggedFrame};
@@ -88,8 +88,6 @@ pub(crate) struct Producer {
     state: State,
     interrupted: Bytes,
     abandoned: Bytes,
-    buf: BytesMut,
-    ends: Vec<usize>,
 }
 
 enum State {
@@ -112,30 +110,34 @@ enum State {
 }
 
 impl Producer {
-    #[allow(clippy::too_many_arguments)]
+    /// A producer whose log `store` creates on the first poll; with no
+    /// `id`, one that flows without ids and logs nothing.
     pub(crate) fn new(
         frames: Pin<Box<dyn Generation>>,
         store: Arc<dyn ResumeStore>,
-        id: StreamId,
+        id: Option<StreamId>,
         meta: Bytes,
-        interrupted: Bytes,
-        abandoned: Bytes,
+        (interrupted, abandoned): (Bytes, Bytes),
         latch: Arc<AtomicBool>,
     ) -> Self {
         let stop = StopHandle::new();
-        let create = store.create(id, meta, interrupted.clone(), stop.clone());
+        let state = match id {
+            Some(id) => State::Creating(store.create(id, meta, interrupted.clone(), stop.clone())),
+            None => {
+                super::record_unlogged();
+                State::Unlogged
+            }
+        };
         Self {
             frames,
             store,
-            id,
+            id: id.unwrap_or(StreamId::UNLOGGED),
             next_seq: 1,
             stop,
             latch,
-            state: State::Creating(create),
+            state,
             interrupted,
             abandoned,
-            buf: BytesMut::new(),
-            ends: Vec::new(),
         }
     }
 
@@ -147,28 +149,6 @@ impl Producer {
         matches!(self.state, State::Ended)
     }
 
-    /// Numbers a write's events from the next position.
-    fn number(&mut self, write: &[u8]) -> (Bytes, Vec<Bytes>) {
-        self.ends.clear();
-        let count = number_into(write, self.id, self.next_seq, &mut self.buf, &mut self.ends);
-        self.next_seq += count;
-        let mut whole = self.buf.split().freeze();
-        let numbered = whole.clone();
-        let mut events = Vec::with_capacity(self.ends.len());
-        let mut taken = 0;
-        for &end in &self.ends {
-            events.push(whole.split_to(end - taken));
-            taken = end;
-        }
-        if let (Some(last), false) = (events.last_mut(), whole.is_empty()) {
-            let mut joined = BytesMut::with_capacity(last.len() + whole.len());
-            joined.put_slice(last);
-            joined.put_slice(&whole);
-            *last = joined.freeze();
-        }
-        (numbered, events)
-    }
-
     /// The store failed mid-stream: end the log for resumers with the
     /// interrupted frame (best effort) and go on without ids.
     fn unlog(&mut self, error: &super::StoreError) {
@@ -177,8 +157,8 @@ impl Producer {
         #[cfg(not(feature = "tracing"))]
         let _ = error;
         super::record_unlogged();
-        let frame = number_events(&self.interrupted, self.id, self.next_seq).concat();
-        self.store.release(self.id, self.next_seq, frame.into());
+        let frame = number(&self.interrupted, self.id, self.next_seq).write;
+        self.store.release(self.id, self.next_seq, frame);
         self.state = State::Unlogged;
     }
 
@@ -254,11 +234,12 @@ impl Stream for Producer {
                     match ready!(this.frames.as_mut().poll_next(cx)) {
                         Some(write) => {
                             let first = this.next_seq;
-                            let (numbered, events) = this.number(&write);
-                            let append = this.store.append(this.id, first, events, false);
+                            let numbered = number(&write, this.id, first);
+                            this.next_seq += numbered.events.len() as u64;
+                            let append = this.store.append(this.id, first, numbered.events, false);
                             this.state = State::Appending {
                                 append,
-                                write: numbered,
+                                write: numbered.write,
                             };
                         }
                         None => {
@@ -278,8 +259,8 @@ impl Drop for Producer {
             self.state,
             State::Logging | State::Appending { .. } | State::Ending(_)
         ) {
-            let frame = number_events(&self.interrupted, self.id, self.next_seq).concat();
-            self.store.release(self.id, self.next_seq, frame.into());
+            let frame = number(&self.interrupted, self.id, self.next_seq).write;
+            self.store.release(self.id, self.next_seq, frame);
         }
     }
 }
@@ -500,6 +481,13 @@ impl ResumableStream {
             .iter()
             .map(|(name, value)| (name.as_str(), value.as_str()))
     }
+
+    /// The format's headers, shared: for the integrations, which move the
+    /// stream into the response.
+    #[cfg(any(feature = "axum", feature = "actix-web"))]
+    pub(crate) fn headers(&self) -> Headers {
+        self.headers.clone()
+    }
 }
 
 impl Stream for ResumableStream {
@@ -536,18 +524,22 @@ impl Drop for ResumableStream {
 /// Runs a generation whose connection left: to its end while anyone reads
 /// the log, abandoned after `grace` with no reader.
 async fn run_detached(mut producer: Box<Producer>, grace: Duration) {
-    let mut deadline = tokio::time::Instant::now() + grace;
+    use futures_util::future::{select, Either};
+
+    let deadline = || {
+        let now = tokio::time::Instant::now().into_std();
+        tokio::time::Instant::from_std(crate::timer::later(now, grace))
+    };
+    // One timer for the whole run, moved only when a reader is found.
+    let sleep = tokio::time::sleep_until(deadline());
+    tokio::pin!(sleep);
     loop {
-        let sleep = tokio::time::sleep_until(deadline);
-        tokio::pin!(sleep);
-        let next = futures_util::future::select(producer.next(), sleep).await;
-        match next {
-            futures_util::future::Either::Left((Some(_), _)) => {}
-            futures_util::future::Either::Left((None, _)) => return,
-            futures_util::future::Either::Right(_) => {
-                let readers = producer.store().has_readers(producer.id()).await;
-                if let Ok(true) = readers {
-                    deadline = tokio::time::Instant::now() + grace;
+        match select(producer.next(), sleep.as_mut()).await {
+            Either::Left((Some(_), _)) => {}
+            Either::Left((None, _)) => return,
+            Either::Right(_) => {
+                if let Ok(true) = producer.store().has_readers(producer.id()).await {
+                    sleep.as_mut().reset(deadline());
                 } else {
                     producer.abandon().await;
                     return;

@@ -15,10 +15,7 @@ use crate::{IntoDelta, SseStream, Timer, TokenStream};
 /// The SSE response: [`HEADERS`] and the format's own, plus
 /// `content-encoding: identity` so actix-web's `Compress` middleware leaves
 /// the stream alone.
-fn sse_response<S>(
-    frames: S,
-    format_headers: &'static [(&'static str, &'static str)],
-) -> HttpResponse
+fn sse_response<S>(frames: S, format_headers: &[(&str, &str)]) -> HttpResponse
 where
     S: futures_core::Stream<Item = bytes::Bytes> + 'static,
 {
@@ -77,7 +74,6 @@ impl Responder for ErrorResponse {
 #[cfg(feature = "resume")]
 mod resume {
     use actix_web::body::BoxBody;
-    use actix_web::http::StatusCode;
     use actix_web::{HttpRequest, HttpResponse, Responder};
 
     use crate::resume::{ResumableStream, Resumed, StopError};
@@ -87,20 +83,12 @@ mod resume {
         type Body = BoxBody;
 
         fn respond_to(self, _: &HttpRequest) -> HttpResponse {
-            let headers: Vec<(String, String)> = self
-                .response_headers()
-                .map(|(name, value)| (name.to_owned(), value.to_owned()))
+            let headers = self.headers();
+            let headers: Vec<(&str, &str)> = headers
+                .iter()
+                .map(|(name, value)| (name.as_str(), value.as_str()))
                 .collect();
-            let mut response = super::sse_response(self, &[]);
-            for (name, value) in headers {
-                if let (Ok(name), Ok(value)) = (
-                    actix_web::http::header::HeaderName::try_from(name),
-                    actix_web::http::header::HeaderValue::try_from(value),
-                ) {
-                    response.headers_mut().insert(name, value);
-                }
-            }
-            response
+            super::sse_response(self, &headers)
         }
     }
 
@@ -109,13 +97,10 @@ mod resume {
         type Body = BoxBody;
 
         fn respond_to(self, request: &HttpRequest) -> HttpResponse {
-            let status = StatusCode::from_u16(self.status()).unwrap_or(StatusCode::NO_CONTENT);
-            match (self.error_body(), self) {
+            match (self.error_response(), self) {
                 (_, Resumed::Stream(stream)) => stream.respond_to(request),
-                (Some(body), _) => HttpResponse::build(status)
-                    .content_type("application/json")
-                    .body(body),
-                (None, _) => HttpResponse::new(status),
+                (Some(error), _) => error.respond_to(request),
+                (None, _) => HttpResponse::NoContent().finish(),
             }
         }
     }
@@ -124,10 +109,8 @@ mod resume {
     impl Responder for StopError {
         type Body = BoxBody;
 
-        fn respond_to(self, _: &HttpRequest) -> HttpResponse {
-            let status =
-                StatusCode::from_u16(self.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            HttpResponse::build(status).body(self.to_string())
+        fn respond_to(self, request: &HttpRequest) -> HttpResponse {
+            self.error_response().respond_to(request)
         }
     }
 }

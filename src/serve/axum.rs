@@ -46,39 +46,28 @@ mod resume {
     use axum_core::response::{IntoResponse, Response};
     use http::StatusCode;
 
+    use super::response_with;
     use crate::resume::{ResumableStream, Resumed, StopError};
-    use crate::serve::body::response;
 
     #[cfg_attr(docsrs, doc(cfg(all(feature = "axum", feature = "resume"))))]
     impl IntoResponse for ResumableStream {
         fn into_response(self) -> Response {
-            let headers: Vec<(String, String)> = self
-                .response_headers()
-                .map(|(name, value)| (name.to_owned(), value.to_owned()))
+            let headers = self.headers();
+            let headers: Vec<(&str, &str)> = headers
+                .iter()
+                .map(|(name, value)| (name.as_str(), value.as_str()))
                 .collect();
-            let mut response = response(self).map(Body::new);
-            for (name, value) in headers {
-                if let (Ok(name), Ok(value)) = (
-                    http::HeaderName::try_from(name),
-                    http::HeaderValue::try_from(value),
-                ) {
-                    response.headers_mut().insert(name, value);
-                }
-            }
-            response
+            response_with(self, &headers).map(Body::new)
         }
     }
 
     #[cfg_attr(docsrs, doc(cfg(all(feature = "axum", feature = "resume"))))]
     impl IntoResponse for Resumed {
         fn into_response(self) -> Response {
-            let status = StatusCode::from_u16(self.status()).unwrap_or(StatusCode::NO_CONTENT);
-            match (self.error_body(), self) {
+            match (self.error_response(), self) {
                 (_, Resumed::Stream(stream)) => stream.into_response(),
-                (Some(body), _) => {
-                    (status, [("content-type", "application/json")], body).into_response()
-                }
-                (None, _) => status.into_response(),
+                (Some(error), _) => error.into_response(),
+                (None, _) => StatusCode::NO_CONTENT.into_response(),
             }
         }
     }
@@ -86,9 +75,7 @@ mod resume {
     #[cfg_attr(docsrs, doc(cfg(all(feature = "axum", feature = "resume"))))]
     impl IntoResponse for StopError {
         fn into_response(self) -> Response {
-            let status =
-                StatusCode::from_u16(self.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            (status, self.to_string()).into_response()
+            self.error_response().into_response()
         }
     }
 }

@@ -28,6 +28,11 @@
 //! (`engine=1`: one tick every `DELAY_MS`, a token per stream per tick,
 //! bounded channels) instead of a sleep per stream.
 //!
+//! **Resumption** (`--resume`): `axum_chat` with resumable streams off,
+//! in memory, and in Redis (with `REDIS_URL`), batch off and batch 4, in
+//! one run: CPU and body bytes per token against off, and Redis's own CPU
+//! and script calls per body frame.
+//!
 //! **Slow streams** (`--slow N`): N streams opened at once, each long and
 //! slow (default 30 tokens 1000 ms apart, heartbeats every 15 s). Once all
 //! N have their first event, the server's resident memory (`VmRSS` from
@@ -102,10 +107,12 @@ struct Server {
 }
 
 impl Server {
-    fn start(example: &str, ticks_per_second: u64) -> Result<Self, BoxError> {
+    fn start(example: &str, env: &[(&str, &str)], ticks_per_second: u64) -> Result<Self, BoxError> {
         let path = std::env::current_exe()?.with_file_name(example);
         let mut child = Command::new(&path)
             .env("PORT", "0")
+            .env_remove("REDIS_URL")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -170,14 +177,26 @@ impl Drop for Server {
     }
 }
 
-/// Reads one stream over its own connection; returns the time to its first
-/// event and its text. `first` hears the time to the first event as soon as
-/// it is decoded (and is dropped unheard if the stream fails before).
+/// What one stream brought.
+struct Received {
+    /// Time to the first event.
+    ttft: Duration,
+    /// The events' data, joined.
+    text: String,
+    /// Bytes of the body.
+    bytes: u64,
+    /// Body frames (HTTP/1.1 chunks): the server's writes, about.
+    writes: u64,
+}
+
+/// Reads one stream over its own connection. `first` hears the time to the
+/// first event as soon as it is decoded (and is dropped unheard if the
+/// stream fails before).
 async fn one_stream(
     addr: SocketAddr,
     path: String,
     mut first: Option<oneshot::Sender<Duration>>,
-) -> Result<(Duration, String), String> {
+) -> Result<Received, String> {
     let tcp = TcpStream::connect(addr)
         .await
         .map_err(|e| format!("connect: {e}"))?;
@@ -203,10 +222,14 @@ async fn one_stream(
     let mut decoder = Decoder::new();
     let mut ttft = None;
     let mut text = String::new();
+    let mut bytes = 0;
+    let mut writes = 0;
     while let Some(frame) = body.frame().await {
         let Ok(data) = frame.map_err(|e| e.to_string())?.into_data() else {
             continue;
         };
+        bytes += data.len() as u64;
+        writes += 1;
         decoder.feed(&data);
         while let Some(frame) = decoder.next_frame() {
             if let Ok(Frame::Event(event)) = frame {
@@ -216,7 +239,12 @@ async fn one_stream(
                 }
                 let data = event.data().unwrap_or_default();
                 if data == "[DONE]" {
-                    return Ok((ttft, text));
+                    return Ok(Received {
+                        ttft,
+                        text,
+                        bytes,
+                        writes,
+                    });
                 }
                 text.push_str(data);
             }
@@ -244,17 +272,23 @@ struct Measured {
     ttft_p50: Duration,
     ttft_p99: Duration,
     cpu_per_token: Duration,
+    /// Body bytes per token delivered.
+    bytes_per_token: f64,
+    /// Body frames received, all streams.
+    writes: u64,
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn run(
     name: &str,
     example: &str,
+    env: &[(&str, &str)],
     query: &str,
     streams: usize,
     tokens: u64,
     ticks_per_second: u64,
 ) -> Result<Measured, BoxError> {
-    let server = Server::start(example, ticks_per_second)?;
+    let server = Server::start(example, env, ticks_per_second)?;
     // One warm-up stream; the last value of a repeated knob wins.
     one_stream(
         server.addr,
@@ -275,13 +309,17 @@ async fn run(
         .collect();
     let mut ttfts = Vec::with_capacity(streams);
     let mut expected = None;
+    let mut bytes = 0;
+    let mut writes = 0;
     for task in tasks {
-        let (ttft, text) = task.await??;
-        let expected = expected.get_or_insert_with(|| text.clone());
-        if &text != expected {
+        let received = task.await??;
+        let expected = expected.get_or_insert_with(|| received.text.clone());
+        if &received.text != expected {
             return Err(format!("{name}: streams disagree on the text").into());
         }
-        ttfts.push(ttft);
+        ttfts.push(received.ttft);
+        bytes += received.bytes;
+        writes += received.writes;
     }
     let wall = started.elapsed();
     let cpu = server.cpu_time()? - cpu_before;
@@ -292,6 +330,8 @@ async fn run(
         ttft_p50: percentile(&ttfts, 0.5),
         ttft_p99: percentile(&ttfts, 0.99),
         cpu_per_token: cpu / u32::try_from(delivered)?,
+        bytes_per_token: bytes as f64 / delivered as f64,
+        writes,
     };
     println!(
         "| {name} | {streams} | {tokens} | {:.1} | {:.1} | {:.2} | {:.0} | {:.1} |",
@@ -313,7 +353,7 @@ async fn run_slow(
     streams: usize,
     ticks_per_second: u64,
 ) -> Result<(), BoxError> {
-    let server = Server::start(example, ticks_per_second)?;
+    let server = Server::start(example, &[], ticks_per_second)?;
     let (soft, hard) = open_files_limit(&server.pid())?;
     eprintln!("{name}: server open-files limit {soft} (hard {hard})");
     if !allows(&soft, streams + 64) {
@@ -359,7 +399,7 @@ async fn run_slow(
     let mut expected = None;
     for task in tasks {
         match task.await? {
-            Ok((_, text)) if expected.get_or_insert_with(|| text.clone()) == &text => {
+            Ok(Received { text, .. }) if expected.get_or_insert_with(|| text.clone()) == &text => {
                 completed += 1;
             }
             Ok(_) => failures.push("streams disagree on the text".to_owned()),
@@ -512,6 +552,7 @@ async fn main() -> Result<(), BoxError> {
     let mut svg = None;
     let mut slow = None;
     let mut engine = false;
+    let mut resume = false;
     let mut positional = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -519,12 +560,16 @@ async fn main() -> Result<(), BoxError> {
             "--svg" => svg = Some(args.next().ok_or("--svg needs a path")?),
             "--slow" => slow = Some(args.next().ok_or("--slow needs a number")?.parse()?),
             "--engine" => engine = true,
+            "--resume" => resume = true,
             _ => positional.push(arg),
         }
     }
     let ticks_per_second = clock_ticks_per_second();
     if let Some(streams) = slow {
         return slow_mode(streams, positional, ticks_per_second).await;
+    }
+    if resume {
+        return resume_mode(positional, ticks_per_second).await;
     }
     let mut positional = positional.into_iter();
     let levels: Vec<usize> = match positional.next() {
@@ -580,6 +625,7 @@ async fn main() -> Result<(), BoxError> {
             let measured = run(
                 series.name,
                 example,
+                &[],
                 query,
                 streams,
                 tokens,
@@ -594,6 +640,133 @@ async fn main() -> Result<(), BoxError> {
         println!("\nchart: {path}");
     }
     Ok(())
+}
+
+/// `--resume [STREAMS] [TOKENS] [DELAY_MS]`: `axum_chat` with resumption
+/// off, on in memory, and on in Redis (when `REDIS_URL` is set for this
+/// tool), batch off and batch 4, in the same run: CPU and bytes per token
+/// against off, and for Redis the server's own CPU and its script calls
+/// (one per logged write, one at the end) per body frame received.
+async fn resume_mode(positional: Vec<String>, ticks_per_second: u64) -> Result<(), BoxError> {
+    let mut positional = positional.into_iter();
+    let mut number = |default: u64| -> Result<u64, BoxError> {
+        Ok(positional
+            .next()
+            .map(|a| a.parse())
+            .transpose()?
+            .unwrap_or(default))
+    };
+    let streams = number(500)? as usize;
+    let tokens = number(200)?;
+    let delay = number(20)?;
+    let redis_url = std::env::var("REDIS_URL")
+        .ok()
+        .filter(|url| !url.is_empty());
+    println!("| server | streams | tokens each | TTFT p50 ms | TTFT p99 ms | wall s | server CPU ms | CPU µs/token |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
+    let mut summary = Vec::new();
+    for batch in [1, 4] {
+        let knobs = format!(
+            "delay_ms={delay}&heartbeat_ms=15000&batch={batch}&batch_ms={}",
+            delay * 5
+        );
+        let resumable = format!("{knobs}&resumable=1");
+        let off = run(
+            &format!("batch {batch}, resumption off"),
+            "axum_chat",
+            &[],
+            &knobs,
+            streams,
+            tokens,
+            ticks_per_second,
+        )
+        .await?;
+        let memory = run(
+            &format!("batch {batch}, memory store"),
+            "axum_chat",
+            &[],
+            &resumable,
+            streams,
+            tokens,
+            ticks_per_second,
+        )
+        .await?;
+        summary.push((batch, "memory", off, memory, None));
+        if let Some(url) = &redis_url {
+            let before = RedisStats::read(url)?;
+            let env = [("REDIS_URL", url.as_str())];
+            let redis = run(
+                &format!("batch {batch}, Redis store"),
+                "axum_chat",
+                &env,
+                &resumable,
+                streams,
+                tokens,
+                ticks_per_second,
+            )
+            .await?;
+            let after = RedisStats::read(url)?;
+            summary.push((batch, "Redis", off, redis, Some(after.since(&before))));
+        }
+    }
+    println!("\n| batch | store | CPU/token vs off | bytes/token off | bytes/token on | Redis CPU µs/token | script calls per body frame |");
+    println!("| --- | --- | --- | --- | --- | --- | --- |");
+    let delivered = (streams as u64 * tokens) as f64;
+    for (batch, store, off, on, redis) in summary {
+        let ratio = on.cpu_per_token.as_secs_f64() / off.cpu_per_token.as_secs_f64();
+        let (redis_cpu, calls) = match redis {
+            Some(stats) => (
+                format!("{:.1}", stats.cpu.as_secs_f64() * 1e6 / delivered),
+                // The warm-up stream's calls are in the count too.
+                format!("{:.2}", stats.script_calls as f64 / on.writes as f64),
+            ),
+            None => ("-".into(), "-".into()),
+        };
+        println!(
+            "| {batch} | {store} | {ratio:.2}x | {:.1} | {:.1} | {redis_cpu} | {calls} |",
+            off.bytes_per_token, on.bytes_per_token
+        );
+    }
+    if redis_url.is_none() {
+        println!("\n(no REDIS_URL: the Redis store was not measured)");
+    }
+    Ok(())
+}
+
+/// A Redis server's CPU time and script calls so far (`INFO`).
+struct RedisStats {
+    cpu: Duration,
+    script_calls: u64,
+}
+
+impl RedisStats {
+    fn read(url: &str) -> Result<Self, BoxError> {
+        let mut connection = redis::Client::open(url)?.get_connection()?;
+        let info: String = redis::cmd("INFO").arg("all").query(&mut connection)?;
+        let field = |name: &str| -> f64 {
+            info.lines()
+                .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))
+                .and_then(|value| value.trim().parse().ok())
+                .unwrap_or(0.0)
+        };
+        let calls = |command: &str| -> u64 {
+            info.lines()
+                .find_map(|line| line.strip_prefix(command)?.strip_prefix(":calls="))
+                .and_then(|rest| rest.split(',').next()?.parse().ok())
+                .unwrap_or(0)
+        };
+        Ok(Self {
+            cpu: Duration::from_secs_f64(field("used_cpu_user") + field("used_cpu_sys")),
+            script_calls: calls("cmdstat_evalsha") + calls("cmdstat_eval"),
+        })
+    }
+
+    fn since(&self, before: &Self) -> Self {
+        Self {
+            cpu: self.cpu.saturating_sub(before.cpu),
+            script_calls: self.script_calls - before.script_calls,
+        }
+    }
 }
 
 /// `--slow N [TOKENS] [DELAY_MS]`: N slow streams at once against the

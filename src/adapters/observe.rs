@@ -60,13 +60,11 @@ struct Stats {
     chunks: u64,
     bytes: u64,
     heartbeats: u64,
-    usage: Option<Usage>,
-    finish_reason: Option<FinishReason>,
-    // The answer text, when asked for.
-    transcript: Option<String>,
+    // What most streams learn once, near their end, boxed so that an open
+    // stream does not carry room for it.
+    late: Option<Box<Late>>,
     // Set once the last frame (the error frame or the end) is out.
     outcome: Option<Outcome>,
-    error: Option<String>,
     ended: bool,
     // The client went away and the stream runs on in the background.
     disconnected: bool,
@@ -75,7 +73,21 @@ struct Stats {
     end_as: Option<Outcome>,
 }
 
+/// The parts of [`Stats`] that most streams fill once, if at all.
+#[derive(Debug, Default)]
+struct Late {
+    usage: Option<Usage>,
+    finish_reason: Option<FinishReason>,
+    // The answer text, when asked for.
+    transcript: Option<String>,
+    error: Option<String>,
+}
+
 impl Stats {
+    fn late(&mut self) -> &mut Late {
+        self.late.get_or_insert_with(Box::default)
+    }
+
     fn end(&mut self, outcome: Outcome, now: Option<Instant>, observers: &mut Observers) {
         self.ended = true;
         let outcome = match outcome {
@@ -90,6 +102,7 @@ impl Stats {
             (Some(start), Some(now)) => now.saturating_duration_since(start),
             _ => Duration::ZERO,
         };
+        let late = self.late.take().map_or_else(Late::default, |late| *late);
         let summary = StreamSummary {
             outcome,
             ttft: self.ttft,
@@ -99,10 +112,10 @@ impl Stats {
             chunks: self.chunks,
             bytes: self.bytes,
             heartbeats: self.heartbeats,
-            error: self.error.take(),
-            text: self.transcript.take(),
-            usage: self.usage,
-            finish_reason: self.finish_reason.take(),
+            error: late.error,
+            text: late.transcript,
+            usage: late.usage,
+            finish_reason: late.finish_reason,
         };
         for observer in observers {
             observer.on_end(&summary);
@@ -125,6 +138,8 @@ impl<S, T: Timer> Observe<S, T> {
     /// Adds another observer, called after the ones before it.
     pub fn and(mut self, observer: impl Observer + Send + 'static) -> Self {
         self.needs_time |= observer.needs_time();
+        // Exactly as many as given: every open stream holds the list.
+        self.observers.reserve_exact(1);
         self.observers.push(Box::new(observer));
         self
     }
@@ -132,7 +147,11 @@ impl<S, T: Timer> Observe<S, T> {
     /// Also hands the whole answer text to observers, in
     /// [`StreamSummary::text`].
     pub fn capture_text(mut self, on: bool) -> Self {
-        self.stats.transcript = on.then(String::new);
+        if on {
+            self.stats.late().transcript = Some(String::new());
+        } else if let Some(late) = &mut self.stats.late {
+            late.transcript = None;
+        }
         self
     }
 
@@ -213,8 +232,8 @@ where
                 // Usage and the finish reason count when the model says
                 // them, whether or not the format writes them now.
                 match delta {
-                    Delta::Usage(usage) => stats.usage = Some(**usage),
-                    Delta::Finish(reason) => stats.finish_reason = Some(reason.clone()),
+                    Delta::Usage(usage) => stats.late().usage = Some(**usage),
+                    Delta::Finish(reason) => stats.late().finish_reason = Some(reason.clone()),
                     _ => {}
                 }
                 if bytes == 0 {
@@ -223,8 +242,10 @@ where
                     return polled;
                 }
                 stats.counts.add(kind, chunk.tokens() as u64);
-                if let (Delta::Text(text), Some(transcript)) = (delta, &mut stats.transcript) {
-                    transcript.push_str(text);
+                if let (Delta::Text(text), Some(late)) = (delta, &mut stats.late) {
+                    if let Some(transcript) = &mut late.transcript {
+                        transcript.push_str(text);
+                    }
                 }
                 stats.chunks += 1;
                 let now = now();
@@ -267,7 +288,7 @@ where
                     _ => Outcome::Failed,
                 };
                 stats.outcome = Some(outcome);
-                stats.error = Some(failure.message().to_owned());
+                stats.late().error = Some(failure.message().to_owned());
                 for observer in observers.iter_mut() {
                     observer.on_error(outcome, failure.message());
                 }

@@ -74,26 +74,38 @@ pin_project! {
     pub struct Timeout<S, T: Timer> {
         #[pin]
         stream: Slot<S>,
-        limits: Timeouts,
-        deadline: Deadline<T>,
-        // The armed deadline and which limit it is.
-        target: Option<(Instant, TimeoutKind)>,
-        total_at: Option<Instant>,
-        started: bool,
-        got_token: bool,
+        // `None` when no limit is set: a stream without timeouts carries
+        // no timer state.
+        clock: Option<Box<Clock<T>>>,
     }
+}
+
+/// What [`Timeout`] keeps when a limit is set.
+struct Clock<T: Timer> {
+    limits: Timeouts,
+    deadline: Deadline<T>,
+    // The armed deadline and which limit it is.
+    target: Option<(Instant, TimeoutKind)>,
+    total_at: Option<Instant>,
+    started: bool,
+    got_token: bool,
 }
 
 impl<S, T: Timer> Timeout<S, T> {
     pub(crate) fn new(stream: S, limits: Timeouts, timer: T) -> Self {
+        let clock = limits.is_enabled().then(|| {
+            Box::new(Clock {
+                limits,
+                deadline: Deadline::new(timer),
+                target: None,
+                total_at: None,
+                started: false,
+                got_token: false,
+            })
+        });
         Self {
             stream: Slot::new(stream),
-            limits,
-            deadline: Deadline::new(timer),
-            target: None,
-            total_at: None,
-            started: false,
-            got_token: false,
+            clock,
         }
     }
 
@@ -144,41 +156,41 @@ where
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let mut this = self.project();
-        let limits = *this.limits;
-        if !limits.is_enabled() {
+        let Some(clock) = this.clock.as_deref_mut() else {
             return this.stream.poll_next(cx);
-        }
-        if !*this.started {
-            *this.started = true;
-            let now = this.deadline.now();
-            *this.total_at = limits.total.map(|d| later(now, d));
+        };
+        let limits = clock.limits;
+        if !clock.started {
+            clock.started = true;
+            let now = clock.deadline.now();
+            clock.total_at = limits.total.map(|d| later(now, d));
             let first = limits
                 .first_token
                 .map(|d| (later(now, d), TimeoutKind::FirstToken));
-            let total = this.total_at.map(|at| (at, TimeoutKind::Total));
-            retarget(this.deadline, this.target, [first, total]);
+            let total = clock.total_at.map(|at| (at, TimeoutKind::Total));
+            retarget(&mut clock.deadline, &mut clock.target, [first, total]);
         }
         match this.stream.as_mut().poll_next(cx) {
             Poll::Ready(Some(Ok(token))) => {
-                if limits.idle.is_some() || !*this.got_token {
+                if limits.idle.is_some() || !clock.got_token {
                     let idle = limits
                         .idle
-                        .map(|d| (later(this.deadline.now(), d), TimeoutKind::Idle));
-                    let total = this.total_at.map(|at| (at, TimeoutKind::Total));
-                    retarget(this.deadline, this.target, [idle, total]);
+                        .map(|d| (later(clock.deadline.now(), d), TimeoutKind::Idle));
+                    let total = clock.total_at.map(|at| (at, TimeoutKind::Total));
+                    retarget(&mut clock.deadline, &mut clock.target, [idle, total]);
                 }
-                *this.got_token = true;
+                clock.got_token = true;
                 Poll::Ready(Some(Ok(token)))
             }
             Poll::Pending => {
-                let Some((_, kind)) = *this.target else {
+                let Some((_, kind)) = clock.target else {
                     return Poll::Pending;
                 };
-                if this.deadline.poll_expired(cx).is_pending() {
+                if clock.deadline.poll_expired(cx).is_pending() {
                     return Poll::Pending;
                 }
                 this.stream.drop_stream();
-                *this.target = None;
+                clock.target = None;
                 let after = match kind {
                     TimeoutKind::FirstToken => limits.first_token,
                     TimeoutKind::Idle => limits.idle,
@@ -214,7 +226,14 @@ impl<S: fmt::Debug, T: Timer> fmt::Debug for Timeout<S, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Timeout")
             .field("stream", &self.stream)
-            .field("limits", &self.limits)
+            .field(
+                "limits",
+                &self
+                    .clock
+                    .as_ref()
+                    .map(|clock| clock.limits)
+                    .unwrap_or_default(),
+            )
             .finish_non_exhaustive()
     }
 }

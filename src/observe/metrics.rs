@@ -128,6 +128,8 @@ impl MetricsObserver {
     /// Adds a label to every metric, such as the route or the model.
     #[must_use]
     pub fn label(mut self, key: impl Into<SharedString>, value: impl Into<SharedString>) -> Self {
+        // Exactly as many as given: every open stream holds its observer.
+        self.labels.reserve_exact(1);
         self.labels.push(Label::new(key, value));
         self
     }

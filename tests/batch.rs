@@ -403,3 +403,37 @@ async fn a_change_of_kind_flushes_at_once() {
         ]
     );
 }
+
+/// `TokioTimer`, counting how often the clock is read.
+#[derive(Clone, Debug, Default)]
+struct CountingTimer(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl llm_sse::Timer for CountingTimer {
+    type Sleep = <TokioTimer as llm_sse::Timer>::Sleep;
+
+    fn now(&self) -> std::time::Instant {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        TokioTimer.now()
+    }
+
+    fn sleep_until(&self, deadline: std::time::Instant) -> Self::Sleep {
+        TokioTimer.sleep_until(deadline)
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn batching_off_never_reads_the_clock() {
+    use llm_sse::Timer as _;
+
+    let steps = (1..=5).map(|i| at(20 * i, "tok")).collect();
+    let timer = CountingTimer::default();
+    let reads = timer.0.clone();
+    let chunks: Vec<_> = scripted(steps, None)
+        .batch(Batch::off(), timer)
+        .map_ok(chunk_text)
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(chunks, ["tok"; 5]);
+    assert_eq!(reads.load(std::sync::atomic::Ordering::Relaxed), 0);
+}

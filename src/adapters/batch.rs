@@ -363,7 +363,11 @@ where
                 }
                 Poll::Pending => {
                     if this.pending.is_none() {
-                        if this.idle_since.is_none() {
+                        // Idle time decides only whether a token may skip
+                        // the wait: without batching none waits, so the
+                        // clock is not read.
+                        let tracks_idle = policy.reset_after_idle && policy.max_tokens > 1;
+                        if tracks_idle && this.idle_since.is_none() {
                             *this.idle_since = Some(this.deadline.now());
                         }
                         return Poll::Pending;

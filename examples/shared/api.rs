@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use futures_util::Stream;
+use futures_util::{Stream, StreamExt};
 use llm_sse::format::{
     AnthropicMessages, ErrorResponse, Format, OpenAiChat, OpenAiResponses, VercelUiStream,
 };
@@ -146,10 +146,8 @@ pub(crate) async fn answer(
         }
         Api::UiChat => Box::new(VercelUiStream::new()),
     };
-    let model: std::pin::Pin<Box<dyn Stream<Item = Result<Delta, MockError>> + Send>> =
-        knobs.source();
     Reply::Stream(
-        SseStream::builder(model)
+        SseStream::builder(knobs.source().boxed())
             .batch(knobs.pipeline_batch())
             .heartbeat(knobs.heartbeat)
             .format(format)

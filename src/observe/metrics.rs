@@ -180,8 +180,12 @@ impl Observer for MetricsObserver {
     }
 
     fn on_chunk(&mut self, chunk: ChunkStats) {
-        if let Some(gap) = chunk.gap {
-            self.handles().chunk_interval.record(gap.as_secs_f64());
+        let Some(gap) = chunk.gap else { return };
+        // `on_start` made the handles; looking them up again is for an
+        // observer driven by hand.
+        match &self.handles {
+            Some(handles) => handles.chunk_interval.record(gap.as_secs_f64()),
+            None => self.handles().chunk_interval.record(gap.as_secs_f64()),
         }
     }
 

@@ -355,7 +355,15 @@ impl EventState {
         match name {
             b"data" => {
                 let value = text(value);
-                self.data.reserve(value.len() + 1);
+                if self.data.capacity() == 0 {
+                    // The last event took the buffer: allocate this one's
+                    // (the LF included) directly rather than through
+                    // `reserve`'s growth path, which cost about as much again
+                    // as the allocation. Most events have a single data line.
+                    self.data = String::with_capacity(value.len() + 1);
+                } else {
+                    self.data.reserve(value.len() + 1);
+                }
                 self.data.push_str(&value);
                 self.data.push('\n');
             }

@@ -300,6 +300,32 @@ fn huge_event_in_many_chunks() {
     assert_eq!(events, [Frame::Event(Event::new(payload))]);
 }
 
+#[test]
+fn feeding_before_all_frames_are_taken_keeps_the_rest() {
+    // Each feed comes while frames of earlier bytes are still unread, and
+    // a line and a CRLF are cut between feeds.
+    let mut decoder = Decoder::new();
+    let mut frames = Vec::new();
+    decoder.feed(b"data: a\r\n\r\ndata: b\r\n\r\ndata: c");
+    frames.push(simplify(decoder.next_frame().unwrap()));
+    decoder.feed(b"d\r");
+    frames.push(simplify(decoder.next_frame().unwrap()));
+    decoder.feed(b"\n\r\nid: 7\n");
+    decoder.feed(b"data: e\n\n");
+    while let Some(frame) = decoder.next_frame() {
+        frames.push(simplify(frame));
+    }
+    assert_eq!(
+        frames,
+        expected(&[
+            E(None, "a", None),
+            E(None, "b", None),
+            E(None, "cd", None),
+            E(None, "e", Some("7")),
+        ])
+    );
+}
+
 #[tokio::test]
 async fn stream_adapter_passes_upstream_errors_and_ends_cleanly() {
     let body = stream::iter(vec![Ok(&b"data: a\n"[..]), Err("boom"), Ok(b"\ndata: b")]);

@@ -96,8 +96,13 @@ pub struct Decoder {
 /// Bytes fed but not yet parsed.
 #[derive(Debug)]
 struct Input {
+    /// The bytes fed; those before `pos` are parsed already.
     buf: BytesMut,
-    /// How much of `buf` is known to hold no line break.
+    /// Where the unparsed bytes start. Lines are consumed by moving it and
+    /// the parsed bytes dropped once per [`Decoder::feed`]: advancing the
+    /// `BytesMut` per line cost as much as the rest of the line's handling.
+    pos: usize,
+    /// How much of the unparsed bytes is known to hold no line break.
     scanned: usize,
     /// The last line ended in CR, so an LF right after it belongs to it.
     skip_lf: bool,
@@ -138,6 +143,7 @@ impl Decoder {
         Self {
             input: Input {
                 buf: BytesMut::new(),
+                pos: 0,
                 scanned: 0,
                 skip_lf: false,
                 at_start: true,
@@ -203,7 +209,9 @@ impl Decoder {
     /// Appends bytes read from the stream. Chunks may split the input
     /// anywhere: inside a line, a CRLF, a UTF-8 character or the BOM.
     pub fn feed(&mut self, bytes: &[u8]) {
-        self.input.buf.extend_from_slice(bytes);
+        let input = &mut self.input;
+        input.buf.advance(mem::take(&mut input.pos));
+        input.buf.extend_from_slice(bytes);
     }
 
     /// The next complete frame in the bytes fed so far, or `None` when more
@@ -251,50 +259,53 @@ impl Decoder {
         }
         let input = &mut self.input;
         if input.at_start {
-            let n = input.buf.len().min(BOM.len());
-            if input.buf[..n] == BOM[..n] {
+            let rest = &input.buf[input.pos..];
+            let n = rest.len().min(BOM.len());
+            if rest[..n] == BOM[..n] {
                 if n < BOM.len() {
                     return None;
                 }
-                input.buf.advance(n);
+                input.pos += n;
             }
             input.at_start = false;
         }
         loop {
             if input.skip_lf {
-                match input.buf.first() {
+                match input.buf[input.pos..].first() {
                     None => return None,
-                    Some(b'\n') => input.buf.advance(1),
+                    Some(b'\n') => input.pos += 1,
                     Some(_) => {}
                 }
                 input.skip_lf = false;
             }
-            let Some(end) = find_line_break(&input.buf[input.scanned..]) else {
-                input.scanned = input.buf.len();
+            let rest = &input.buf[input.pos..];
+            let Some(end) = find_line_break(&rest[input.scanned..]) else {
+                input.scanned = rest.len();
                 // A comment line does not count towards the event, but no
                 // line may outgrow the limit.
-                let held = if input.buf.first() == Some(&b':') {
-                    input.buf.len()
+                let held = if rest.first() == Some(&b':') {
+                    rest.len()
                 } else {
-                    self.state.size + input.buf.len()
+                    self.state.size + rest.len()
                 };
                 let overflow = !self.state.discarding && held > self.state.max_size;
                 if self.state.discarding || overflow {
-                    input.mid_line |= !input.buf.is_empty();
+                    input.mid_line |= !rest.is_empty();
                     input.buf.clear();
+                    input.pos = 0;
                     input.scanned = 0;
                 }
                 return overflow.then(|| Err(self.state.overflow()));
             };
             let end = end + input.scanned;
-            input.skip_lf = input.buf[end] == b'\r';
+            input.skip_lf = rest[end] == b'\r';
             input.scanned = 0;
             let frame = if mem::take(&mut input.mid_line) {
                 None // the end of a line that was already dropped
             } else {
-                self.state.line(&input.buf[..end])
+                self.state.line(&rest[..end])
             };
-            input.buf.advance(end + 1);
+            input.pos += end + 1;
             if frame.is_some() {
                 return frame;
             }
@@ -344,7 +355,15 @@ impl EventState {
         match name {
             b"data" => {
                 let value = text(value);
-                self.data.reserve(value.len() + 1);
+                if self.data.capacity() == 0 {
+                    // The last event took the buffer: allocate this one's
+                    // (the LF included) directly rather than through
+                    // `reserve`'s growth path, which cost about as much again
+                    // as the allocation. Most events have a single data line.
+                    self.data = String::with_capacity(value.len() + 1);
+                } else {
+                    self.data.reserve(value.len() + 1);
+                }
                 self.data.push_str(&value);
                 self.data.push('\n');
             }

@@ -17,7 +17,10 @@
 //! first token (TTFT) runs from sending the request, once connected, to
 //! decoding the first event.
 //!
-//! **Sweep** (the default): 500 streams of 200 tokens, 20 ms apart.
+//! **Sweep** (the default): 500 streams of 200 tokens, 20 ms apart, against
+//! four servers: the baseline one event per token, `axum_chat` with batching
+//! off, the baseline grouping 4 tokens per event by hand (`batch=4`), and
+//! `axum_chat` batching 4 (both with a max delay of 5 token intervals).
 //! `STREAMS` may be a comma-separated list of concurrency levels
 //! (`50,200,500`): every server runs at each level in turn. The report gives
 //! TTFT p50 and p99 and the server's CPU time (user + system, from
@@ -607,18 +610,22 @@ async fn main() -> Result<(), BoxError> {
             points: Vec::new(),
         },
         Series {
+            name: "axum Sse, grouped 4 by hand (baseline)",
+            color: RGBColor(188, 189, 34),
+            points: Vec::new(),
+        },
+        Series {
             name: "llm-sse, batch 4",
             color: RGBColor(214, 39, 40),
             points: Vec::new(),
         },
     ];
+    let grouped = format!("{knobs}&batch=4&batch_ms={}", delay * 5);
     let servers = [
         ("axum_baseline", knobs.clone()),
         ("axum_chat", format!("{knobs}&batch=1")),
-        (
-            "axum_chat",
-            format!("{knobs}&batch=4&batch_ms={}", delay * 5),
-        ),
+        ("axum_baseline", grouped.clone()),
+        ("axum_chat", grouped),
     ];
     for &streams in &levels {
         for (series, (example, query)) in series.iter_mut().zip(&servers) {

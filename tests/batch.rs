@@ -423,8 +423,6 @@ impl llm_sse::Timer for CountingTimer {
 
 #[tokio::test(start_paused = true)]
 async fn batching_off_never_reads_the_clock() {
-    use llm_sse::Timer as _;
-
     let steps = (1..=5).map(|i| at(20 * i, "tok")).collect();
     let timer = CountingTimer::default();
     let reads = timer.0.clone();

@@ -19,8 +19,8 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::stream::BoxStream;
 use futures_util::future::Either;
+use futures_util::stream::BoxStream;
 use futures_util::{stream, Stream, StreamExt, TryStreamExt};
 use llm_sse::adapters::{flush_channel, Batch};
 use llm_sse::format::{Format, JsonDelta, Text};

@@ -78,10 +78,19 @@ pub mod metric_names {
 /// `metrics-exporter-prometheus`:
 ///
 /// ```ignore
-/// PrometheusBuilder::new()
+/// let handle = PrometheusBuilder::new()
 ///     .set_buckets_for_metric(Matcher::Full("llm_sse_ttft_seconds".into()), MetricsObserver::TTFT_BUCKETS)?
 ///     .install_recorder()?;
 /// MetricsObserver::describe();
+/// // Such a recorder keeps every histogram sample (one per chunk) until
+/// // upkeep drains it: run it every few seconds, scraped or not.
+/// let upkeep = handle.clone();
+/// tokio::spawn(async move {
+///     loop {
+///         tokio::time::sleep(Duration::from_secs(5)).await;
+///         upkeep.run_upkeep();
+///     }
+/// });
 /// ```
 ///
 /// # Examples

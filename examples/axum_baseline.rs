@@ -29,7 +29,7 @@ use llm_sse::Delta;
 use shared::MockError;
 
 #[path = "shared/mod.rs"]
-mod shared;
+pub(crate) mod shared;
 
 async fn chat(Query(query): Query<HashMap<String, String>>) -> Response {
     let knobs = match shared::Knobs::from_query(&query) {
@@ -72,7 +72,7 @@ async fn chat(Query(query): Query<HashMap<String, String>>) -> Response {
 /// once, and each later group once it is full or `max_delay` after its
 /// first token. Other deltas are dropped (the text endpoint leaves them
 /// out); an error ends the group it arrives in and follows it.
-fn grouped<S>(
+pub(crate) fn grouped<S>(
     model: S,
     size: usize,
     max_delay: Duration,

@@ -258,6 +258,17 @@ impl Inner {
         format!("{}owner:{owner}", self.prefix)
     }
 
+    /// Adds the renewal of this process's owner lease to `pipe`, its reply
+    /// ignored: every tick and every new stream renew it.
+    fn renew_lease<'p>(&self, pipe: &'p mut redis::Pipeline) -> &'p mut redis::Pipeline {
+        pipe.cmd("SET")
+            .arg(self.lease_key(self.owner.as_str()))
+            .arg(1)
+            .arg("PX")
+            .arg(millis(self.lease))
+            .ignore()
+    }
+
     fn stops_key(&self, owner: &str) -> String {
         format!("{}stops:{owner}", self.prefix)
     }
@@ -498,12 +509,8 @@ async fn tick(store: Weak<Inner>) {
             now.saturating_duration_since(at) >= Duration::from_millis(live_ttl / 4)
         });
         let mut pipe = redis::pipe();
-        pipe.cmd("SET")
-            .arg(inner.lease_key(inner.owner.as_str()))
-            .arg(1)
-            .arg("PX")
-            .arg(millis(inner.lease))
-            .ignore()
+        inner
+            .renew_lease(&mut pipe)
             .cmd("SPOP")
             .arg(inner.stops_key(inner.owner.as_str()))
             .arg(STOPS_PER_TICK);
@@ -552,12 +559,8 @@ impl ResumeStore for RedisStore {
             store.ensure_ticking();
             let meta_key = inner.stream_key(stream, "meta");
             let mut pipe = redis::pipe();
-            pipe.cmd("SET")
-                .arg(inner.lease_key(inner.owner.as_str()))
-                .arg(1)
-                .arg("PX")
-                .arg(millis(inner.lease))
-                .ignore()
+            inner
+                .renew_lease(&mut pipe)
                 .cmd("DEL")
                 .arg(inner.stream_key(stream, "log"))
                 .ignore()

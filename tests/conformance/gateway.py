@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import http.client
 import json
-import re
 import sys
 import time
 import urllib.parse
+
+# Run as `python tests/conformance/gateway.py`: this folder is on sys.path.
+from harness import metric_sum
 
 SLOW = {"tokens": 100000, "delay_ms": 20}
 BODIES = {
@@ -31,19 +33,6 @@ BODIES = {
     "/api/chat": {"messages": [{"id": "1", "role": "user", "parts": [{"type": "text", "text": "hi"}]}]},
 }
 WAIT_S = 10.0
-
-
-def metric_sum(metrics: str, name: str, **labels: str) -> float:
-    """The sum of `name`'s samples whose labels include `labels`."""
-    total = 0.0
-    for line in metrics.splitlines():
-        match = re.match(rf"^{name}(?:\{{(.*)\}})?\s+(\S+)$", line)
-        if not match:
-            continue
-        have = dict(re.findall(r'(\w+)="([^"]*)"', match.group(1) or ""))
-        if all(have.get(k) == v for k, v in labels.items()):
-            total += float(match.group(2))
-    return total
 
 
 def connect(base: str) -> http.client.HTTPConnection:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import signal
 import sys
 import time
@@ -33,6 +34,20 @@ REASONING_WORDS = [
     "The", " user", " wants", " an", " answer;", " think", " it", " through.",
 ]
 DEFAULT_TOKENS = 10
+
+
+def metric_sum(metrics: str, name: str, **labels: str) -> float:
+    """The sum of `name`'s samples in a Prometheus text exposition whose
+    labels include `labels` (escaped quotes in values understood)."""
+    total = 0.0
+    for line in metrics.splitlines():
+        match = re.match(rf"^{name}(?:\{{(.*)\}})?\s+(\S+)$", line)
+        if not match:
+            continue
+        have = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', match.group(1) or ""))
+        if all(have.get(k) == v for k, v in labels.items()):
+            total += float(match.group(2))
+    return total
 
 
 def failure_status(target_name: str) -> int:

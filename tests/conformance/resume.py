@@ -64,7 +64,7 @@ from typing import Callable
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402 - stdlib only, shared with the SDK checks
-from harness import CheckFailed, expect, expect_eq  # noqa: E402
+from harness import CheckFailed, expect, expect_eq, metric_sum  # noqa: E402
 
 # A check gets this long before it is failed as hung.
 harness.CHECK_TIMEOUT_S = 60.0
@@ -352,19 +352,6 @@ class Metrics:
             time.sleep(0.5)  # a second count would be late, not absent
             value = self.sum(name, **labels)
         expect_eq(value, expected, f"{what}: {name}{labels or ''} over {self.urls}")
-
-
-def metric_sum(metrics: str, name: str, **labels: str) -> float:
-    """The sum of `name`'s samples whose labels include `labels`."""
-    total = 0.0
-    for line in metrics.splitlines():
-        match = re.match(rf"^{name}(?:\{{(.*)\}})?\s+(\S+)$", line)
-        if not match:
-            continue
-        have = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', match.group(1) or ""))
-        if all(have.get(k) == v for k, v in labels.items()):
-            total += float(match.group(2))
-    return total
 
 
 STREAMS = "llm_sse_streams_total"

@@ -159,3 +159,114 @@ fn a_stream_dropped_unpolled_counts_as_cancelled_without_touching_the_gauge() {
         "never started, never counted"
     );
 }
+
+/// A recorder that counts how often a metric is looked up, and hands the
+/// lookup on to a `DebuggingRecorder`.
+struct CountingRecorder {
+    inner: metrics_util::debugging::DebuggingRecorder,
+    lookups: std::sync::atomic::AtomicUsize,
+}
+
+impl CountingRecorder {
+    fn lookups(&self) -> usize {
+        self.lookups.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn count(&self) {
+        self.lookups
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl metrics::Recorder for CountingRecorder {
+    fn describe_counter(
+        &self,
+        _: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+    }
+    fn describe_gauge(
+        &self,
+        _: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+    }
+    fn describe_histogram(
+        &self,
+        _: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+    }
+
+    fn register_counter(
+        &self,
+        key: &metrics::Key,
+        metadata: &metrics::Metadata<'_>,
+    ) -> metrics::Counter {
+        self.count();
+        self.inner.register_counter(key, metadata)
+    }
+
+    fn register_gauge(
+        &self,
+        key: &metrics::Key,
+        metadata: &metrics::Metadata<'_>,
+    ) -> metrics::Gauge {
+        self.count();
+        self.inner.register_gauge(key, metadata)
+    }
+
+    fn register_histogram(
+        &self,
+        key: &metrics::Key,
+        metadata: &metrics::Metadata<'_>,
+    ) -> metrics::Histogram {
+        self.count();
+        self.inner.register_histogram(key, metadata)
+    }
+}
+
+#[test]
+fn clones_share_their_handles_and_a_new_label_makes_new_ones() {
+    let recorder = CountingRecorder {
+        inner: DebuggingRecorder::new(),
+        lookups: std::sync::atomic::AtomicUsize::new(0),
+    };
+    let observer = MetricsObserver::new().label("route", "chat");
+    let run = |observer: MetricsObserver| {
+        let tokens = futures_util::stream::iter(["a", "b", "c"]).map(Ok::<_, std::io::Error>);
+        let mut body = SseStream::builder(tokens).observe(observer).build();
+        metrics::with_local_recorder(&recorder, || {
+            while let Some(Some(_)) = body.next().now_or_never() {}
+        });
+    };
+    run(observer.clone());
+    let first = recorder.lookups();
+    assert!(first > 0, "the first stream looks its metrics up");
+    run(observer.clone());
+    run(observer.clone());
+    assert_eq!(recorder.lookups(), first, "later clones look nothing up");
+    run(observer.label("model", "m"));
+    assert_eq!(recorder.lookups(), 2 * first, "new labels, new handles");
+
+    let got = snapshot(&recorder.inner);
+    assert_eq!(
+        got["llm_sse_streams_total{outcome=completed,route=chat}"],
+        DebugValue::Counter(3)
+    );
+    assert_eq!(
+        got["llm_sse_streams_total{model=m,outcome=completed,route=chat}"],
+        DebugValue::Counter(1)
+    );
+    assert_eq!(
+        got["llm_sse_tokens_total{kind=text,route=chat}"],
+        DebugValue::Counter(9)
+    );
+    assert_eq!(
+        got["llm_sse_active_streams{route=chat}"],
+        DebugValue::Gauge(0.0.into())
+    );
+}

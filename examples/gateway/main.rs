@@ -46,7 +46,6 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use llm_sse::adapters::Timeouts;
 use llm_sse::format::{AnthropicMessages, Format, OpenAiChat, OpenAiResponses, VercelUiStream};
-use llm_sse::observe::MetricsObserver;
 use llm_sse::upstream::{
     self, AnthropicParser, BodyChunks, Committed, Deltas, OpenAiChatParser, OpenAiResponsesParser,
     Parser, UpstreamError,
@@ -129,7 +128,7 @@ async fn relay(gateway: Gateway, api: Api, query: Option<String>, body: Bytes) -
         .batch(ask.knobs.batch_policy())
         .heartbeat(heartbeat)
         .timeouts(Timeouts::new().idle(Duration::from_secs(120)))
-        .observe(MetricsObserver::new().label("route", api.route()))
+        .observe(api.metrics())
         .build()
         .into_response()
 }

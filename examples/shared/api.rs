@@ -5,6 +5,7 @@
 //! before the stream use the API's own error shape and status.
 
 use std::collections::HashMap;
+use std::sync::LazyLock;
 
 use futures_util::{Stream, StreamExt};
 use llm_sse::format::{
@@ -39,6 +40,21 @@ impl Api {
             Api::Messages => "messages",
             Api::UiChat => "ui_chat",
         }
+    }
+
+    /// The API's metrics observer: made once, cloned per stream, so every
+    /// stream shares its metric handles.
+    pub(crate) fn metrics(self) -> MetricsObserver {
+        static OBSERVERS: LazyLock<[MetricsObserver; 4]> = LazyLock::new(|| {
+            [
+                Api::ChatCompletions,
+                Api::Responses,
+                Api::Messages,
+                Api::UiChat,
+            ]
+            .map(|api| MetricsObserver::new().label("route", api.route()))
+        });
+        OBSERVERS[self as usize].clone()
     }
 }
 
@@ -151,7 +167,7 @@ pub(crate) async fn answer(
             .batch(knobs.pipeline_batch())
             .heartbeat(knobs.heartbeat)
             .format(format)
-            .observe(MetricsObserver::new().label("route", api.route()))
+            .observe(api.metrics())
             .build(),
     )
 }

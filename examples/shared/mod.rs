@@ -15,7 +15,7 @@ pub(crate) const ENGINE_CAPACITY: usize = 64;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, LazyLock, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -593,8 +593,16 @@ where
         .batch(knobs.pipeline_batch())
         .heartbeat(knobs.heartbeat)
         .format(format)
-        .observe(MetricsObserver::new().label("route", "chat"))
+        .observe(chat_metrics())
         .on_complete_on(Inline, log_completion)
+}
+
+/// The `/chat` metrics observer: made once, cloned per stream, so every
+/// stream shares its metric handles.
+fn chat_metrics() -> MetricsObserver {
+    static OBSERVER: LazyLock<MetricsObserver> =
+        LazyLock::new(|| MetricsObserver::new().label("route", "chat"));
+    OBSERVER.clone()
 }
 
 /// Logs every finished stream, whatever its outcome, as one line.

@@ -1,11 +1,12 @@
 //! [`MetricsObserver`]: stream metrics through the `metrics` facade.
 
 use std::fmt;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use metrics::{Gauge, Histogram, Label, SharedString, Unit};
+use metrics::{Counter, Gauge, Histogram, Label, SharedString, Unit};
 
-use super::{ChunkStats, Observer, StreamSummary};
+use super::{ChunkStats, Observer, Outcome, StreamSummary};
 
 use self::metric_names::{
     ACTIVE, BYTES, CHUNK_INTERVAL, DURATION, HEARTBEATS, STREAMS, TOKENS, TOOL_CALLS, TTFT,
@@ -93,26 +94,93 @@ pub mod metric_names {
 /// });
 /// ```
 ///
+/// Build one observer per route and clone it for every stream: clones share
+/// the metric handles, which the first stream to start or end looks up in
+/// the recorder installed then. Install the recorder before serving; a
+/// stream that starts before it records into the no-op recorder, and so do
+/// the clones of its observer.
+///
 /// # Examples
 ///
 /// ```
 /// use llm_sse::observe::MetricsObserver;
 ///
 /// let observer = MetricsObserver::new().label("route", "chat").label("model", "gpt-4o");
-/// # let _ = observer;
+/// // Per stream: `.observe(observer.clone())`.
+/// # let _ = observer.clone();
 /// ```
 #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
 #[derive(Clone, Default)]
 pub struct MetricsObserver {
-    labels: Vec<Label>,
-    handles: Option<Handles>,
+    shared: Arc<Shared>,
+    // This stream raised the gauge, and lowers it when it ends.
+    started: bool,
 }
 
-#[derive(Clone)]
-struct Handles {
-    ttft: Histogram,
-    chunk_interval: Histogram,
-    active: Gauge,
+/// The labels, and the handles made from them, shared by every clone: a
+/// stream holds a pointer, and the registry is searched once per metric,
+/// not once per stream.
+#[derive(Default)]
+struct Shared {
+    labels: Vec<Label>,
+    ttft: OnceLock<Histogram>,
+    chunk_interval: OnceLock<Histogram>,
+    duration: OnceLock<Histogram>,
+    active: OnceLock<Gauge>,
+    // By kind: text, reasoning, tool arguments.
+    tokens: [OnceLock<Counter>; 3],
+    tool_calls: OnceLock<Counter>,
+    bytes: OnceLock<Counter>,
+    heartbeats: OnceLock<Counter>,
+    // By outcome, at `outcome_slot`.
+    streams: [OnceLock<Counter>; OUTCOMES],
+}
+
+/// How many [`Outcome`]s there are.
+const OUTCOMES: usize = 7;
+
+/// Where an outcome's counter sits in [`Shared::streams`].
+fn outcome_slot(outcome: Outcome) -> usize {
+    match outcome {
+        Outcome::Completed => 0,
+        Outcome::Failed => 1,
+        Outcome::TimedOut => 2,
+        Outcome::Cancelled => 3,
+        Outcome::CompletedAfterDisconnect => 4,
+        Outcome::Stopped => 5,
+        Outcome::Abandoned => 6,
+    }
+}
+
+impl Shared {
+    fn histogram<'a>(&self, cell: &'a OnceLock<Histogram>, name: &'static str) -> &'a Histogram {
+        cell.get_or_init(|| metrics::histogram!(name, self.labels.iter()))
+    }
+
+    fn counter<'a>(&self, cell: &'a OnceLock<Counter>, name: &'static str) -> &'a Counter {
+        cell.get_or_init(|| metrics::counter!(name, self.labels.iter()))
+    }
+
+    /// A counter with one more label than the observer's own.
+    fn counter_by<'a>(
+        &self,
+        cell: &'a OnceLock<Counter>,
+        name: &'static str,
+        key: &'static str,
+        value: &'static str,
+    ) -> &'a Counter {
+        cell.get_or_init(|| {
+            let mut labels = Vec::with_capacity(self.labels.len() + 1);
+            labels.extend(self.labels.iter().cloned());
+            labels.push(Label::from_static_parts(key, value));
+            metrics::counter!(name, labels)
+        })
+    }
+
+    fn active(&self) -> &Gauge {
+        self.active
+            .get_or_init(|| metrics::gauge!(ACTIVE, self.labels.iter()))
+    }
 }
 
 impl MetricsObserver {
@@ -135,12 +203,21 @@ impl MetricsObserver {
     }
 
     /// Adds a label to every metric, such as the route or the model.
+    ///
+    /// The result shares nothing with clones made before: they keep their
+    /// labels and handles.
     #[must_use]
-    pub fn label(mut self, key: impl Into<SharedString>, value: impl Into<SharedString>) -> Self {
-        // Exactly as many as given: every open stream holds its observer.
-        self.labels.reserve_exact(1);
-        self.labels.push(Label::new(key, value));
-        self
+    pub fn label(self, key: impl Into<SharedString>, value: impl Into<SharedString>) -> Self {
+        let mut labels = Vec::with_capacity(self.shared.labels.len() + 1);
+        labels.extend(self.shared.labels.iter().cloned());
+        labels.push(Label::new(key, value));
+        Self {
+            shared: Arc::new(Shared {
+                labels,
+                ..Shared::default()
+            }),
+            started: false,
+        }
     }
 
     /// Registers the descriptions and units of the metrics with the
@@ -168,72 +245,77 @@ impl MetricsObserver {
         metrics::describe_counter!(STREAMS, Unit::Count, "SSE streams ended, by outcome");
         metrics::describe_gauge!(ACTIVE, Unit::Count, "SSE streams in progress");
     }
-
-    fn handles(&mut self) -> &Handles {
-        let labels = &self.labels;
-        self.handles.get_or_insert_with(|| Handles {
-            ttft: metrics::histogram!(TTFT, labels.iter()),
-            chunk_interval: metrics::histogram!(CHUNK_INTERVAL, labels.iter()),
-            active: metrics::gauge!(ACTIVE, labels.iter()),
-        })
-    }
 }
 
 impl Observer for MetricsObserver {
     fn on_start(&mut self) {
-        self.handles().active.increment(1.0);
+        self.started = true;
+        self.shared.active().increment(1.0);
     }
 
     fn on_first_token(&mut self, ttft: Duration) {
-        self.handles().ttft.record(ttft.as_secs_f64());
+        let shared = &*self.shared;
+        shared
+            .histogram(&shared.ttft, TTFT)
+            .record(ttft.as_secs_f64());
     }
 
     fn on_chunk(&mut self, chunk: ChunkStats) {
         let Some(gap) = chunk.gap else { return };
-        // `on_start` made the handles; looking them up again is for an
-        // observer driven by hand.
-        match &self.handles {
-            Some(handles) => handles.chunk_interval.record(gap.as_secs_f64()),
-            None => self.handles().chunk_interval.record(gap.as_secs_f64()),
-        }
+        let shared = &*self.shared;
+        shared
+            .histogram(&shared.chunk_interval, CHUNK_INTERVAL)
+            .record(gap.as_secs_f64());
     }
 
     fn on_end(&mut self, summary: &StreamSummary) {
-        if let Some(handles) = &self.handles {
-            handles.active.decrement(1.0);
+        let shared = &*self.shared;
+        if self.started {
+            shared.active().decrement(1.0);
         }
-        let labels = &self.labels;
         let counts = &summary.counts;
-        for (kind, tokens) in [
+        let by_kind = [
             ("text", counts.text),
             ("reasoning", counts.reasoning),
             ("tool_arguments", counts.tool_arguments),
-        ] {
+        ];
+        for ((kind, tokens), cell) in by_kind.into_iter().zip(&shared.tokens) {
             if tokens > 0 || kind == "text" {
-                let mut with_kind = labels.clone();
-                with_kind.push(Label::from_static_parts("kind", kind));
-                metrics::counter!(TOKENS, with_kind).increment(tokens);
+                shared
+                    .counter_by(cell, TOKENS, "kind", kind)
+                    .increment(tokens);
             }
         }
         if counts.tool_calls > 0 {
-            metrics::counter!(TOOL_CALLS, labels.iter()).increment(counts.tool_calls);
+            shared
+                .counter(&shared.tool_calls, TOOL_CALLS)
+                .increment(counts.tool_calls);
         }
-        metrics::counter!(BYTES, labels.iter()).increment(summary.bytes);
-        metrics::counter!(HEARTBEATS, labels.iter()).increment(summary.heartbeats);
-        metrics::histogram!(DURATION, labels.iter()).record(summary.duration.as_secs_f64());
-        let mut with_outcome = labels.clone();
-        with_outcome.push(Label::from_static_parts(
-            "outcome",
-            summary.outcome.as_str(),
-        ));
-        metrics::counter!(STREAMS, with_outcome).increment(1);
+        shared
+            .counter(&shared.bytes, BYTES)
+            .increment(summary.bytes);
+        shared
+            .counter(&shared.heartbeats, HEARTBEATS)
+            .increment(summary.heartbeats);
+        shared
+            .histogram(&shared.duration, DURATION)
+            .record(summary.duration.as_secs_f64());
+        let outcome = summary.outcome;
+        shared
+            .counter_by(
+                &shared.streams[outcome_slot(outcome)],
+                STREAMS,
+                "outcome",
+                outcome.as_str(),
+            )
+            .increment(1);
     }
 }
 
 impl fmt::Debug for MetricsObserver {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MetricsObserver")
-            .field("labels", &self.labels)
+            .field("labels", &self.shared.labels)
             .finish_non_exhaustive()
     }
 }

@@ -200,8 +200,10 @@ pin_project! {
         pending_tokens: usize,
         pending_len: usize,
         // An item that arrived while a chunk had to be flushed first: a delta
-        // of another kind, one that did not fit, or an error.
-        carry: Option<Result<Delta, E>>,
+        // of another kind, one that did not fit, or an error. Boxed: a few
+        // times a stream at most, and an open stream need not hold room
+        // for it.
+        carry: Option<Box<Result<Delta, E>>>,
         deadline: Deadline<T>,
         // When the oldest waiting delta must go out, once known: the clock
         // is read only when the upstream makes us wait (or after idling), so
@@ -267,7 +269,7 @@ where
         let policy = *this.policy;
         loop {
             let next = match this.carry.take() {
-                Some(item) => Poll::Ready(Some(item)),
+                Some(item) => Poll::Ready(Some(*item)),
                 None if *this.upstream_done => Poll::Ready(None),
                 None => this
                     .stream
@@ -318,7 +320,7 @@ where
                     };
                     let len = len.unwrap_or(0);
                     if join_key(pending) != key || *this.pending_len + len > policy.max_bytes {
-                        *this.carry = Some(Ok(delta));
+                        *this.carry = Some(Box::new(Ok(delta)));
                         return Poll::Ready(Some(Ok(flush(&mut this))));
                     }
                     if let (Some(text), Some(more)) =
@@ -351,7 +353,7 @@ where
                     if this.pending.is_none() {
                         return Poll::Ready(Some(Err(err)));
                     }
-                    *this.carry = Some(Err(err));
+                    *this.carry = Some(Box::new(Err(err)));
                     return Poll::Ready(Some(Ok(flush(&mut this))));
                 }
                 Poll::Ready(None) => {

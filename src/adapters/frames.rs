@@ -3,7 +3,7 @@
 
 use std::fmt;
 use std::pin::Pin;
-use std::task::{ready, Context, Poll};
+use std::task::{Context, Poll};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use futures_core::{FusedStream, Stream};
@@ -37,7 +37,9 @@ pin_project! {
         stream: Slot<S>,
         format: F,
         on_error: ErrorFormatter<E>,
-        end_marker: Option<Bytes>,
+        // A replaced end marker; `None` writes the format's own. Boxed:
+        // most streams never replace it, and each open stream holds this.
+        end_marker: Option<Box<Option<Bytes>>>,
         buf: BytesMut,
         started: bool,
         ended: bool,
@@ -49,7 +51,7 @@ impl<S, F: Format, E> Frames<S, F, E> {
     pub(crate) fn new(stream: S, format: F) -> Self {
         Self {
             stream: Slot::new(stream),
-            end_marker: format.end_marker(),
+            end_marker: None,
             format,
             on_error: ErrorFormatter::Format,
             buf: BytesMut::new(),
@@ -74,7 +76,7 @@ impl<S, F, E> Frames<S, F, E> {
     /// Replaces the format's end marker (`data: [DONE]` for most); `None`
     /// sends none.
     pub fn end_marker(mut self, marker: Option<Event>) -> Self {
-        self.end_marker = marker.map(|event| event.to_bytes());
+        self.end_marker = Some(Box::new(marker.map(|event| event.to_bytes())));
         self
     }
 
@@ -83,7 +85,7 @@ impl<S, F, E> Frames<S, F, E> {
     }
 
     pub(crate) fn set_end_marker(&mut self, marker: Option<Bytes>) {
-        self.end_marker = marker;
+        self.end_marker = Some(Box::new(marker));
     }
 
     /// A reference to the upstream stream, `None` once the stream ended.
@@ -133,7 +135,14 @@ where
                 return Poll::Ready(Some(TaggedFrame::new(start, FrameTag::Start)));
             }
         }
-        let tag = match ready!(this.stream.as_mut().poll_next(cx)) {
+        let Poll::Ready(next) = this.stream.as_mut().poll_next(cx) else {
+            // About to wait: let go of the buffer, so a waiting stream holds
+            // no frame memory (the frame in flight keeps its own bytes).
+            // Frames that come without a wait reuse it instead.
+            *this.buf = BytesMut::new();
+            return Poll::Pending;
+        };
+        let tag = match next {
             Some(Ok(chunk)) => {
                 let chunk: Chunk = chunk.into();
                 this.format.write_delta(chunk.delta(), this.buf);
@@ -159,8 +168,12 @@ where
                 *this.ended = true;
                 this.stream.drop_stream();
                 this.format.write_end(this.counted, this.buf);
-                if let Some(marker) = this.end_marker.as_ref() {
-                    this.buf.put_slice(marker);
+                let marker = match this.end_marker.take() {
+                    Some(replaced) => *replaced,
+                    None => this.format.end_marker(),
+                };
+                if let Some(marker) = marker {
+                    this.buf.put_slice(&marker);
                 }
                 FrameTag::End
             }

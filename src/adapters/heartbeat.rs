@@ -3,7 +3,7 @@
 use std::fmt;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures_core::{FusedStream, Stream};
@@ -30,9 +30,10 @@ pin_project! {
         stream: S,
         interval: Duration,
         deadline: Deadline<T>,
-        // When the upstream last left us with nothing to send after a frame;
-        // `None` while frames flow.
-        silent_since: Option<Instant>,
+        // A silence is being timed: the deadline is armed for the interval
+        // after the upstream first left us with nothing to send (or after
+        // the last heartbeat). Cleared by every frame written.
+        timing: bool,
         frame: Bytes,
         started: bool,
         initial: bool,
@@ -46,7 +47,7 @@ impl<S, T: Timer> Heartbeat<S, T> {
             stream,
             interval,
             deadline: Deadline::new(timer),
-            silent_since: None,
+            timing: false,
             frame: Bytes::from_static(COMMENT_HEARTBEAT),
             started: false,
             initial: false,
@@ -115,7 +116,7 @@ where
                 // Silence is timed from when the upstream next has nothing,
                 // so frames that flow cost no clock read and no timer update.
                 if !frame.bytes().is_empty() {
-                    *this.silent_since = None;
+                    *this.timing = false;
                 }
                 Poll::Ready(Some(frame))
             }
@@ -126,13 +127,15 @@ where
             }
             Poll::Pending if this.interval.is_zero() => Poll::Pending,
             Poll::Pending => {
-                let since = *this.silent_since.get_or_insert_with(|| this.deadline.now());
-                let due = later(since, *this.interval);
-                if this.deadline.armed_at() != Some(due) {
+                if !*this.timing {
+                    *this.timing = true;
+                    let due = later(this.deadline.now(), *this.interval);
                     this.deadline.arm(due);
                 }
                 ready!(this.deadline.poll_expired(cx));
-                *this.silent_since = Some(this.deadline.now());
+                // The next silence is timed from the next poll: at once, as
+                // the heartbeat goes out.
+                *this.timing = false;
                 Poll::Ready(Some(heartbeat(this.frame)))
             }
         }

@@ -413,7 +413,7 @@ async fn run_slow(
     ttfts.sort();
     let per_stream = (rss_open.saturating_sub(rss_idle)) as f64 / streams as f64;
     println!(
-        "| {name} | {streams} | {open} | {:.1} | {:.1} | {per_stream:.1} | {:.1} | {:.1} | {:.2} | {:.1} | {completed}/{streams} |",
+        "| {name} | {streams} | {open} | {:.1} | {:.1} | {per_stream:.2} | {:.1} | {:.1} | {:.2} | {:.1} | {completed}/{streams} |",
         rss_idle as f64 / 1024.0,
         rss_open as f64 / 1024.0,
         millis(percentile(&ttfts, 0.5)),

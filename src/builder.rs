@@ -64,7 +64,6 @@ pin_project! {
     pub struct SseStream<S: TokenStream, T: Timer, F = Text> {
         #[pin]
         inner: Pipeline<S, T, F>,
-        headers: &'static [(&'static str, &'static str)],
     }
 }
 
@@ -429,7 +428,6 @@ impl<S: TokenStream, T: Timer, F> Builder<S, T, F> {
         let timed = Timeout::new(caught, timeouts, self.timer.clone());
         let batched = Batched::new(timed, batch, self.timer.clone());
         let heartbeat_frame = self.format.heartbeat();
-        let headers = self.format.response_headers();
         let mut frames = Frames::new(batched, self.format);
         if let Some(on_error) = on_error {
             frames.set_error_formatter(on_error);
@@ -441,19 +439,21 @@ impl<S: TokenStream, T: Timer, F> Builder<S, T, F> {
             .frame(heartbeat_frame)
             .initial_comment(initial_comment);
         let inner = Observe::new(heartbeats, observers, self.timer).capture_text(capture_text);
-        SseStream { inner, headers }
+        SseStream { inner }
     }
 }
 
-impl<S: TokenStream, T: Timer, F> SseStream<S, T, F> {
+impl<S: TokenStream, T: Timer, F: Format> SseStream<S, T, F> {
     /// The headers the format's clients need besides the SSE ones
     /// ([`serve::HEADERS`](crate::serve::HEADERS)); the axum and actix-web
     /// integrations and `SseStream::into_http_response` (feature
     /// `http-body`) send them.
     pub fn response_headers(&self) -> &'static [(&'static str, &'static str)] {
-        self.headers
+        self.inner.get_ref().get_ref().format().response_headers()
     }
+}
 
+impl<S: TokenStream, T: Timer, F> SseStream<S, T, F> {
     /// Notes that the client went away while the stream runs on.
     #[cfg(feature = "tokio")]
     pub(crate) fn mark_disconnected(self: Pin<&mut Self>) {
@@ -529,3 +529,4 @@ impl<S: TokenStream, T: fmt::Debug, F: fmt::Debug> fmt::Debug for Builder<S, T, 
             .finish_non_exhaustive()
     }
 }
+

@@ -84,6 +84,11 @@ impl<S, F, E> Frames<S, F, E> {
         self.on_error = on_error;
     }
 
+    /// The format the frames are written in.
+    pub(crate) fn format(&self) -> &F {
+        &self.format
+    }
+
     pub(crate) fn set_end_marker(&mut self, marker: Option<Bytes>) {
         self.end_marker = Some(Box::new(marker));
     }

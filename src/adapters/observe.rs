@@ -31,7 +31,8 @@ pin_project! {
         #[pin]
         stream: S,
         timer: T,
-        observers: Observers,
+        // A slice, not a `Vec`: every open stream holds it.
+        observers: Box<[Box<dyn Observer + Send>]>,
         needs_time: bool,
         stats: Stats,
     }
@@ -88,7 +89,12 @@ impl Stats {
         self.late.get_or_insert_with(Box::default)
     }
 
-    fn end(&mut self, outcome: Outcome, now: Option<Instant>, observers: &mut Observers) {
+    fn end(
+        &mut self,
+        outcome: Outcome,
+        now: Option<Instant>,
+        observers: &mut [Box<dyn Observer + Send>],
+    ) {
         self.ended = true;
         let outcome = match outcome {
             #[cfg(feature = "resume")]
@@ -129,7 +135,7 @@ impl<S, T: Timer> Observe<S, T> {
         Self {
             stream,
             timer,
-            observers,
+            observers: observers.into_boxed_slice(),
             needs_time,
             stats: Stats::default(),
         }
@@ -138,9 +144,11 @@ impl<S, T: Timer> Observe<S, T> {
     /// Adds another observer, called after the ones before it.
     pub fn and(mut self, observer: impl Observer + Send + 'static) -> Self {
         self.needs_time |= observer.needs_time();
+        let mut observers = Vec::from(std::mem::take(&mut self.observers));
         // Exactly as many as given: every open stream holds the list.
-        self.observers.reserve_exact(1);
-        self.observers.push(Box::new(observer));
+        observers.reserve_exact(1);
+        observers.push(Box::new(observer));
+        self.observers = observers.into_boxed_slice();
         self
     }
 

@@ -529,4 +529,3 @@ impl<S: TokenStream, T: fmt::Debug, F: fmt::Debug> fmt::Debug for Builder<S, T, 
             .finish_non_exhaustive()
     }
 }
-

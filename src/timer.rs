@@ -105,7 +105,8 @@ pub(crate) fn later(now: Instant, after: Duration) -> Instant {
 pub(crate) struct Deadline<T: Timer> {
     timer: T,
     sleep: Option<T::Sleep>,
-    armed: Option<Instant>,
+    // The sleep is set to a deadline that has not fired yet.
+    armed: bool,
 }
 
 impl<T: Timer> Deadline<T> {
@@ -113,7 +114,7 @@ impl<T: Timer> Deadline<T> {
         Self {
             timer,
             sleep: None,
-            armed: None,
+            armed: false,
         }
     }
 
@@ -126,24 +127,24 @@ impl<T: Timer> Deadline<T> {
             Some(sleep) => sleep.reset(deadline),
             None => self.sleep = Some(self.timer.sleep_until(deadline)),
         }
-        self.armed = Some(deadline);
+        self.armed = true;
     }
 
     pub(crate) fn disarm(&mut self) {
-        self.armed = None;
+        self.armed = false;
     }
 
-    /// The deadline the sleep is set to, if armed.
-    pub(crate) fn armed_at(&self) -> Option<Instant> {
+    /// Whether a deadline is set and has not fired yet.
+    pub(crate) fn is_armed(&self) -> bool {
         self.armed
     }
 
     /// Ready once when an armed deadline passes; it is then disarmed.
     pub(crate) fn poll_expired(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
         match (&mut self.sleep, self.armed) {
-            (Some(sleep), Some(_)) => {
+            (Some(sleep), true) => {
                 std::task::ready!(Pin::new(sleep).poll(cx));
-                self.armed = None;
+                self.armed = false;
                 std::task::Poll::Ready(())
             }
             _ => std::task::Poll::Pending,

@@ -141,10 +141,17 @@ fn a_waiting_stream_holds_no_frame_memory() {
         .batch(Batch::off())
         .heartbeat(Duration::ZERO)
         .build();
-    let frame = body.next().now_or_never().flatten().expect("the first frame");
+    let frame = body
+        .next()
+        .now_or_never()
+        .flatten()
+        .expect("the first frame");
     assert_eq!(frame, "data: Hello\n\n");
     assert!(body.next().now_or_never().is_none(), "the upstream waits");
     // The stream let go of the buffer the frame was written in: the frame
     // in flight is its only owner, and its memory goes when it is sent.
-    assert!(frame.is_unique(), "the waiting stream still shares the frame's buffer");
+    assert!(
+        frame.is_unique(),
+        "the waiting stream still shares the frame's buffer"
+    );
 }

@@ -378,7 +378,9 @@ where
                         let flush_at = *this
                             .flush_at
                             .get_or_insert_with(|| later(this.deadline.now(), policy.max_delay));
-                        if this.deadline.armed_at() != Some(flush_at) {
+                        // Disarmed by every flush, so armed means armed
+                        // for this chunk's `flush_at`.
+                        if !this.deadline.is_armed() {
                             this.deadline.arm(flush_at);
                         }
                         ready!(this.deadline.poll_expired(cx));

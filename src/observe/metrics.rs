@@ -110,11 +110,22 @@ pub mod metric_names {
 /// # let _ = observer.clone();
 /// ```
 #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
-#[derive(Clone, Default)]
+#[derive(Default)]
 pub struct MetricsObserver {
     shared: Arc<Shared>,
     // This stream raised the gauge, and lowers it when it ends.
     started: bool,
+}
+
+impl Clone for MetricsObserver {
+    /// An observer for another stream, sharing this one's labels and
+    /// handles.
+    fn clone(&self) -> Self {
+        Self {
+            shared: Arc::clone(&self.shared),
+            started: false,
+        }
+    }
 }
 
 /// The labels, and the handles made from them, shared by every clone: a
@@ -317,5 +328,46 @@ impl fmt::Debug for MetricsObserver {
         f.debug_struct("MetricsObserver")
             .field("labels", &self.shared.labels)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::delta::TokenCounts;
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+
+    #[test]
+    fn a_clone_observes_a_stream_of_its_own_that_has_not_started() {
+        let recorder = DebuggingRecorder::new();
+        let summary = StreamSummary {
+            outcome: Outcome::Cancelled,
+            ttft: None,
+            duration: Duration::ZERO,
+            tokens: 0,
+            counts: TokenCounts::default(),
+            chunks: 0,
+            bytes: 0,
+            heartbeats: 0,
+            error: None,
+            text: None,
+            usage: None,
+            finish_reason: None,
+        };
+        metrics::with_local_recorder(&recorder, || {
+            let mut running = MetricsObserver::new();
+            running.on_start();
+            // Dropped before its first poll: it never raised the gauge, so
+            // it must not lower it.
+            running.clone().on_end(&summary);
+        });
+        let active = recorder
+            .snapshotter()
+            .snapshot()
+            .into_vec()
+            .into_iter()
+            .find(|(key, ..)| key.key().name() == ACTIVE)
+            .map(|(.., value)| value);
+        assert_eq!(active, Some(DebugValue::Gauge(1.0.into())));
     }
 }

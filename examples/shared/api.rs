@@ -45,6 +45,7 @@ impl Api {
     /// The API's metrics observer: made once, cloned per stream, so every
     /// stream shares its metric handles.
     pub(crate) fn metrics(self) -> MetricsObserver {
+        // In declaration order, so that `self as usize` picks the API's own.
         static OBSERVERS: LazyLock<[MetricsObserver; 4]> = LazyLock::new(|| {
             [
                 Api::ChatCompletions,

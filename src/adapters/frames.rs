@@ -144,6 +144,7 @@ where
             // About to wait: let go of the buffer, so a waiting stream holds
             // no frame memory (the frame in flight keeps its own bytes).
             // Frames that come without a wait reuse it instead.
+            debug_assert!(this.buf.is_empty(), "every frame written went out");
             *this.buf = BytesMut::new();
             return Poll::Pending;
         };
